@@ -55,7 +55,9 @@ export type Weights = Map<string, WeightTensor>;
 export function parameterShapes(config: LlamaConfig): Array<[string, number[]]> {
   const hidden = config.hidden_size;
   const hd = headDim(config);
-  const shapes: Array<[string, number[]]> = [['model.embed_tokens.weight', [config.vocab_size, hidden]]];
+  const shapes: Array<[string, number[]]> = [
+    ['model.embed_tokens.weight', [config.vocab_size, hidden]],
+  ];
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
     shapes.push(
