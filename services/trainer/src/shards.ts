@@ -46,15 +46,19 @@ export async function runShards<S, R>(
   const results = new Array<R>(shards.length);
   const inner = new AbortController();
   const abortInner = () => inner.abort(options.signal?.reason);
+  if (options.signal?.aborted) abortInner();
   options.signal?.addEventListener('abort', abortInner);
   let nextShard = 0;
   let nextReplica = 0;
 
   const runOne = async (shardIndex: number) => {
     let lastError: unknown;
+    // Shards start on replicas in turn; a retry moves to the following replica, so it never
+    // lands on the one that just failed (unless there is only one).
+    const firstReplica = nextReplica;
+    nextReplica = (nextReplica + 1) % options.replicaCount;
     for (let attempt = 0; attempt < options.attempts; attempt++) {
-      const replicaIndex = nextReplica;
-      nextReplica = (nextReplica + 1) % options.replicaCount;
+      const replicaIndex = (firstReplica + attempt) % options.replicaCount;
       if (inner.signal.aborted) throw inner.signal.reason ?? new Error('aborted');
       try {
         const result = await call(shards[shardIndex], {
