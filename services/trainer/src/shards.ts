@@ -14,6 +14,12 @@ export function isRetryable(err: unknown): boolean {
   return code !== undefined && RETRYABLE.has(code);
 }
 
+function cancelled(reason: unknown): GsilError {
+  if (reason instanceof GsilError) return reason;
+  const message = reason instanceof Error ? reason.message : 'cancelled';
+  return new GsilError(status.CANCELLED, message, reason);
+}
+
 export interface ShardOptions {
   /** Number of replicas; `call` receives an index in [0, replicaCount). */
   replicaCount: number;
@@ -59,7 +65,7 @@ export async function runShards<S, R>(
     nextReplica = (nextReplica + 1) % options.replicaCount;
     for (let attempt = 0; attempt < options.attempts; attempt++) {
       const replicaIndex = (firstReplica + attempt) % options.replicaCount;
-      if (inner.signal.aborted) throw inner.signal.reason ?? new Error('aborted');
+      if (inner.signal.aborted) throw cancelled(inner.signal.reason);
       try {
         const result = await call(shards[shardIndex], {
           shardIndex,
