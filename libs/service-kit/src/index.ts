@@ -1,0 +1,9 @@
+// Shared bootstrap of the GSIL services: config validation, logging, metrics, the gRPC
+// server with health, reflection, error mapping and graceful shutdown.
+export * from './config.js';
+export * from './errors.js';
+export * from './handlers.js';
+export * from './health-client.js';
+export * from './logger.js';
+export * from './metrics.js';
+export * from './server.js';
