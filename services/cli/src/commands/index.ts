@@ -64,6 +64,7 @@ export function registerCommands(program: Command): void {
     .option('--threads <n>', 'sampler/ratio: ONNX Runtime intra-op threads', number('threads'))
     .option('--runs-dir <dir>', 'trainer: where run folders and the model store live')
     .option('--ready-file <file>', 'write the bound port to this file once SERVING')
+    .option('--exit-with-parent', 'shut down when standard input closes (used by gsil run)')
     .action(async (service: string, options) =>
       (await import('./serve.ts')).serveCommand(service, options),
     );

@@ -1,0 +1,43 @@
+// `gsil convert llama2c` and `gsil export-onnx`.
+import { writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { resolveAsset } from '@gsil/assets';
+import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
+import { exportOnnx } from '@gsil/model/onnx';
+import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+
+export interface ConvertOptions {
+  checkpoint?: string;
+  tokenizer?: string;
+  out: string;
+  onnx?: boolean;
+}
+
+export async function convertLlama2cCommand(options: ConvertOptions): Promise<void> {
+  let { checkpoint, tokenizer } = options;
+  if (!checkpoint || !tokenizer) {
+    const asset = await resolveAsset('stories260k');
+    checkpoint ??= asset.files['stories260K.bin'];
+    tokenizer ??= asset.files['tok512.model'];
+  }
+  const { config, weights } = importLlama2c(checkpoint!);
+  const tokenizerJson = llama2cVocabToTokenizerJson(tokenizer!);
+  saveCheckpoint(options.out, { config, weights, tokenizerJson });
+  if (options.onnx) writeFileSync(join(options.out, 'model.onnx'), exportOnnx(config, weights));
+  process.stderr.write(
+    `gsil: wrote ${options.out} (${config.num_hidden_layers} layers, dim ${config.hidden_size}, ` +
+      `vocab ${config.vocab_size}${options.onnx ? ', model.onnx' : ''})\n`,
+  );
+}
+
+export interface ExportOptions {
+  model: string;
+  out: string;
+}
+
+export async function exportOnnxCommand(options: ExportOptions): Promise<void> {
+  const { config, weights } = loadCheckpoint(options.model);
+  const bytes = exportOnnx(config, weights);
+  writeFileSync(options.out, bytes);
+  process.stderr.write(`gsil: wrote ${options.out} (${bytes.length} bytes) from ${dirname(options.out)}\n`);
+}

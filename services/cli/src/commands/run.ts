@@ -1,0 +1,75 @@
+// `gsil run`: the embedded default. Starts the three services as separate processes on
+// loopback (unless addresses of running ones are given), runs a recipe through the
+// trainer's gRPC API, shows progress, and writes the run folder.
+import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LocalServices } from '../local/service-processes.ts';
+import { buildRunConfig, type RunFlags } from '../local/recipe.ts';
+import { watchRunToFolder } from '../local/watch.ts';
+
+export interface RunOptions extends RunFlags {
+  out?: string;
+  sampler?: string[];
+  ratio?: string[];
+  trainer?: string;
+  config?: string;
+  printConfig?: boolean;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
+}
+
+export async function runCommand(options: RunOptions): Promise<void> {
+  const fileConfig = options.config ? JSON.parse(readFileSync(options.config, 'utf8')) : {};
+  const outDir = resolve(options.out ?? `runs/${timestamp()}`);
+  const runId = outDir.split('/').pop()!;
+  const config = buildRunConfig(options, fileConfig);
+  if (options.printConfig) {
+    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    return;
+  }
+  mkdirSync(`${outDir}/logs`, { recursive: true });
+
+  // 1. Services: the given addresses, or our own processes on free loopback ports.
+  const local = new LocalServices();
+  const stop = async () => {
+    await local.stopAll();
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    process.stderr.write(`\ngsil: ${signal}: stopping services\n`);
+    void stop().then(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    const log = (name: string) => openSync(`${outDir}/logs/${name}.log`, 'a');
+    let trainerAddress = options.trainer;
+    if (!trainerAddress) {
+      process.stderr.write('gsil: starting trainer, sampler and ratio services on loopback\n');
+      const trainer = await local.start('trainer', ['--runs-dir', `${outDir}/trainer`], log('trainer'));
+      trainerAddress = trainer.address;
+    }
+    const samplerAddresses =
+      options.sampler ??
+      [(await local.start('sampler', ['--model-store', trainerAddress], log('sampler'))).address];
+    const ratioAddresses =
+      options.ratio ??
+      [(await local.start('ratio', ['--model-store', trainerAddress], log('ratio'))).address];
+    process.stderr.write(
+      `gsil: trainer ${trainerAddress}, sampler ${samplerAddresses.join(',')}, ` +
+        `ratio ${ratioAddresses.join(',')}\n`,
+    );
+
+    // 2. The run, watched to completion; the folder gets metrics, summary, report, model.
+    await watchRunToFolder({
+      trainerAddress,
+      runId,
+      outDir,
+      config: { ...config, samplerAddresses, ratioAddresses },
+    });
+    process.stderr.write(`gsil: run folder ${outDir}\n`);
+  } finally {
+    await stop();
+  }
+}

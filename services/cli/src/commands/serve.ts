@@ -1,0 +1,47 @@
+// `gsil serve <service>`: the CLI is the composition root that starts one service in
+// this process. The services themselves never import one another.
+import { writeFile } from 'node:fs/promises';
+
+export interface ServeOptions {
+  port?: number;
+  host?: string;
+  metricsPort?: number;
+  modelRoot?: string;
+  modelStore?: string;
+  provider?: string;
+  threads?: number;
+  runsDir?: string;
+  readyFile?: string;
+  exitWithParent?: boolean;
+}
+
+interface RunningService {
+  port: number;
+  /** Resolves when the server has shut down (SIGTERM, SIGINT or close()). */
+  closed: Promise<void>;
+}
+
+const SERVICES: Record<string, (options: ServeOptions) => Promise<RunningService>> = {
+  sampler: async (options) => (await import('../../../sampler/src/main.ts')).startSampler(options),
+  ratio: async (options) => (await import('../../../ratio/src/main.ts')).startRatio(options),
+  trainer: async (options) => (await import('../../../trainer/src/main.ts')).startTrainer(options),
+};
+
+export async function serveCommand(service: string, options: ServeOptions): Promise<void> {
+  const start = SERVICES[service];
+  if (!start) {
+    throw new Error(`unknown service '${service}'; expected one of ${Object.keys(SERVICES).join(', ')}`);
+  }
+  const running = await start(options);
+  if (options.exitWithParent) {
+    // The parent holds our stdin open; when it exits (even by SIGKILL) the pipe closes
+    // and we shut down gracefully instead of lingering as an orphan.
+    process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
+    process.stdin.on('error', () => process.kill(process.pid, 'SIGTERM'));
+    process.stdin.resume();
+  }
+  // The ready file tells a parent process (gsil run, tests) the bound port once the
+  // service answers SERVING, so nobody has to sleep and guess.
+  if (options.readyFile) await writeFile(options.readyFile, `${running.port}\n`);
+  await running.closed;
+}
