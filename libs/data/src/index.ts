@@ -1,0 +1,4 @@
+export * from './batching';
+export * from './gsm8k';
+export * from './mawps';
+export * from './prompts';
