@@ -1,0 +1,315 @@
+// Batched KV-cache decoding over an exported decoder (Optimum input/output names).
+//
+// Rows are left-padded: a row's real tokens always sit at the end of the cache, so its
+// attention_mask is zeros for its `pad` leading columns and ones after. When a row
+// finishes its slot is refilled: queued prompts are prefilled together (without cache)
+// and merged into the running batch by padding the shorter cache on the left. Masked
+// keys get exactly zero attention weight, so a row's tokens do not depend on its
+// batch-mates, and each row draws from its own random stream.
+import * as ort from 'onnxruntime-node';
+import {
+  copyKvRows,
+  type DecoderLayout,
+  decoderLayout,
+  emptyPast,
+  int64Tensor,
+} from './model-io.ts';
+import { type SamplingParams, SequenceRng, sampleToken, tokenLogprob } from './sampling.ts';
+
+export interface GenerationRequest {
+  promptIds: number[];
+  /** Which of several samples for the same prompt this is (seeds its stream). Default 0. */
+  sampleIndex?: number;
+  /** Stable key of the prompt for the random stream; defaults to the request's index. */
+  promptKey?: string | number;
+}
+
+export interface GenerationOptions extends SamplingParams {
+  maxNewTokens: number;
+  /** Generation ends after emitting one of these (it is included in tokenIds). */
+  stopTokenIds?: number[];
+  /** Base seed of every row's random stream. Default 0. */
+  seed?: number;
+  /** Most rows decoded together. Default 64. */
+  maxBatch?: number;
+  signal?: AbortSignal;
+}
+
+export interface Completion {
+  /** Index of the request in the array passed to generate(). */
+  requestIndex: number;
+  sampleIndex: number;
+  /** Generated tokens, ending with the stop token when one ended generation. */
+  tokenIds: number[];
+  /** log p(token) under the model at temperature 1, one per generated token. */
+  tokenLogprobs: number[];
+  /** Sum of tokenLogprobs. */
+  logprob: number;
+  finishReason: 'stop' | 'length';
+}
+
+interface Row {
+  requestIndex: number;
+  sampleIndex: number;
+  rng: SequenceRng;
+  tokens: number[];
+  logprobs: number[];
+  /** Next input token, not yet in the cache. */
+  pending: number;
+  /** Position id of `pending`. */
+  position: number;
+  /** Leading masked cache columns of this row. */
+  pad: number;
+}
+
+/** The running batch: rows and their caches [rows, kvHeads, length, headDim]. */
+interface Batch {
+  rows: Row[];
+  kv: ort.Tensor[];
+  length: number;
+}
+
+export class Generator {
+  readonly layout: DecoderLayout;
+
+  constructor(
+    private readonly session: ort.InferenceSession,
+    vocab?: number,
+  ) {
+    const meta = session.outputMetadata.find((m) => m.name === 'logits');
+    const fromGraph = meta?.isTensor ? Number(meta.shape[2]) : Number.NaN;
+    const v = vocab ?? fromGraph;
+    if (!(v > 0)) throw new Error('Generator: logits vocab size is symbolic; pass vocab');
+    this.layout = decoderLayout(session, v);
+  }
+
+  /** Yields each completion as soon as it finishes (not in request order). */
+  async *generate(
+    requests: GenerationRequest[],
+    options: GenerationOptions,
+  ): AsyncGenerator<Completion> {
+    const maxBatch = options.maxBatch ?? 64;
+    const stop = new Set(options.stopTokenIds ?? []);
+    const queue = requests.map((request, requestIndex) => ({ request, requestIndex }));
+    for (const { request } of queue) {
+      if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
+    }
+    if (options.maxNewTokens <= 0) {
+      for (const { request, requestIndex } of queue) {
+        yield emptyCompletion(requestIndex, request.sampleIndex ?? 0);
+      }
+      return;
+    }
+    let batch: Batch = { rows: [], kv: [], length: 0 };
+    const finished: Completion[] = [];
+
+    // Records a sampled token; returns true when the row is done.
+    const accept = (row: Row, logits: Float32Array, offset: number): boolean => {
+      const token = sampleToken(logits, offset, this.layout.vocab, options, row.rng);
+      row.tokens.push(token);
+      row.logprobs.push(tokenLogprob(logits, offset, this.layout.vocab, token));
+      const done = stop.has(token) || row.tokens.length >= options.maxNewTokens;
+      if (done) finished.push(toCompletion(row, stop.has(token) ? 'stop' : 'length'));
+      row.pending = token;
+      row.position++;
+      return done;
+    };
+
+    while (queue.length > 0 || batch.rows.length > 0) {
+      options.signal?.throwIfAborted();
+
+      // 1. Refill free slots by prefilling queued prompts and merging their caches.
+      if (batch.rows.length < maxBatch && queue.length > 0) {
+        const taken = queue.splice(0, maxBatch - batch.rows.length);
+        const fresh = await this.prefill(taken, options, accept);
+        batch = this.merge(batch, fresh);
+      }
+      yield* finished.splice(0);
+      if (batch.rows.length === 0) continue;
+
+      // 2. One decode step for every row.
+      const { rows, length } = batch;
+      const mask = new Array<number>(rows.length * (length + 1));
+      rows.forEach((row, r) => {
+        for (let t = 0; t <= length; t++) mask[r * (length + 1) + t] = t < row.pad ? 0 : 1;
+      });
+      const feeds: Record<string, ort.Tensor> = {
+        input_ids: int64Tensor(
+          rows.map((r) => r.pending),
+          [rows.length, 1],
+        ),
+        attention_mask: int64Tensor(mask, [rows.length, length + 1]),
+        position_ids: int64Tensor(
+          rows.map((r) => r.position),
+          [rows.length, 1],
+        ),
+      };
+      this.pastNames().forEach((name, i) => {
+        feeds[name] = batch.kv[i];
+      });
+      const out = await this.session.run(feeds);
+      const logits = out.logits.data as Float32Array;
+      const kv = this.presentNames().map((name) => out[name]);
+      const keep: number[] = [];
+      rows.forEach((row, r) => {
+        if (!accept(row, logits, r * this.layout.vocab)) keep.push(r);
+      });
+      batch = { rows, kv, length: length + 1 };
+      if (keep.length < rows.length) batch = this.compact(batch, keep);
+      yield* finished.splice(0);
+    }
+  }
+
+  private pastNames(): string[] {
+    return this.kvNames('past_key_values');
+  }
+
+  private presentNames(): string[] {
+    return this.kvNames('present');
+  }
+
+  private kvNames(prefix: string): string[] {
+    const names: string[] = [];
+    for (let i = 0; i < this.layout.layers; i++)
+      names.push(`${prefix}.${i}.key`, `${prefix}.${i}.value`);
+    return names;
+  }
+
+  /** Runs the prompts left-padded without cache and samples each row's first token. */
+  private async prefill(
+    taken: Array<{ request: GenerationRequest; requestIndex: number }>,
+    options: GenerationOptions,
+    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
+  ): Promise<Batch> {
+    const length = Math.max(...taken.map((t) => t.request.promptIds.length));
+    const n = taken.length;
+    const ids = new Array<number>(n * length).fill(0);
+    const mask = new Array<number>(n * length).fill(0);
+    const positions = new Array<number>(n * length).fill(0);
+    const rows: Row[] = taken.map(({ request, requestIndex }, r) => {
+      const pad = length - request.promptIds.length;
+      request.promptIds.forEach((id, j) => {
+        ids[r * length + pad + j] = id;
+        mask[r * length + pad + j] = 1;
+        positions[r * length + pad + j] = j;
+      });
+      const sampleIndex = request.sampleIndex ?? 0;
+      return {
+        requestIndex,
+        sampleIndex,
+        rng: new SequenceRng(options.seed ?? 0, request.promptKey ?? requestIndex, sampleIndex),
+        tokens: [],
+        logprobs: [],
+        pending: 0,
+        position: request.promptIds.length - 1,
+        pad,
+      };
+    });
+    const out = await this.session.run({
+      input_ids: int64Tensor(ids, [n, length]),
+      attention_mask: int64Tensor(mask, [n, length]),
+      position_ids: int64Tensor(positions, [n, length]),
+      ...emptyPast(this.layout, n),
+    });
+    const logits = out.logits.data as Float32Array;
+    const vocab = this.layout.vocab;
+    const keep: number[] = [];
+    rows.forEach((row, r) => {
+      if (!accept(row, logits, (r * length + length - 1) * vocab)) keep.push(r);
+    });
+    const batch = { rows, kv: this.presentNames().map((name) => out[name]), length };
+    return keep.length < rows.length ? this.compact(batch, keep) : batch;
+  }
+
+  /** Joins two batches, left-padding the shorter cache. */
+  private merge(a: Batch, b: Batch): Batch {
+    if (a.rows.length === 0) return b;
+    if (b.rows.length === 0) return a;
+    const { kvHeads, headDim } = this.layout;
+    const length = Math.max(a.length, b.length);
+    const total = a.rows.length + b.rows.length;
+    const kv = a.kv.map((ta, i) => {
+      const dst = new Float32Array(total * kvHeads * length * headDim);
+      const shiftA = length - a.length;
+      const shiftB = length - b.length;
+      copyKvRows(
+        ta.data as Float32Array,
+        a.length,
+        range(a.rows.length),
+        dst,
+        length,
+        0,
+        kvHeads,
+        headDim,
+        shiftA,
+      );
+      copyKvRows(
+        b.kv[i].data as Float32Array,
+        b.length,
+        range(b.rows.length),
+        dst,
+        length,
+        a.rows.length,
+        kvHeads,
+        headDim,
+        shiftB,
+      );
+      return new ort.Tensor('float32', dst, [total, kvHeads, length, headDim]);
+    });
+    for (const row of a.rows) row.pad += length - a.length;
+    for (const row of b.rows) row.pad += length - b.length;
+    return { rows: [...a.rows, ...b.rows], kv, length };
+  }
+
+  /** Keeps only rows `keep`, dropping cache columns that every kept row masks. */
+  private compact(batch: Batch, keep: number[]): Batch {
+    const rows = keep.map((r) => batch.rows[r]);
+    if (rows.length === 0) return { rows: [], kv: [], length: 0 };
+    const { kvHeads, headDim } = this.layout;
+    const trim = Math.min(...rows.map((r) => r.pad));
+    const length = batch.length - trim;
+    const kv = batch.kv.map((t) => {
+      const dst = new Float32Array(rows.length * kvHeads * length * headDim);
+      copyKvRows(
+        t.data as Float32Array,
+        batch.length,
+        keep,
+        dst,
+        length,
+        0,
+        kvHeads,
+        headDim,
+        -trim,
+      );
+      return new ort.Tensor('float32', dst, [rows.length, kvHeads, length, headDim]);
+    });
+    for (const row of rows) row.pad -= trim;
+    return { rows, kv, length };
+  }
+}
+
+function range(n: number): number[] {
+  return Array.from({ length: n }, (_, i) => i);
+}
+
+function toCompletion(row: Row, finishReason: 'stop' | 'length'): Completion {
+  return {
+    requestIndex: row.requestIndex,
+    sampleIndex: row.sampleIndex,
+    tokenIds: row.tokens,
+    tokenLogprobs: row.logprobs,
+    logprob: row.logprobs.reduce((s, x) => s + x, 0),
+    finishReason,
+  };
+}
+
+function emptyCompletion(requestIndex: number, sampleIndex: number): Completion {
+  return {
+    requestIndex,
+    sampleIndex,
+    tokenIds: [],
+    tokenLogprobs: [],
+    logprob: 0,
+    finishReason: 'length',
+  };
+}

@@ -1,0 +1,5 @@
+export * from './generator.ts';
+export * from './model-io.ts';
+export * from './sampling.ts';
+export * from './score.ts';
+export * from './session.ts';

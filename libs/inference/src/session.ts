@@ -1,0 +1,51 @@
+// Creates ONNX Runtime sessions, choosing the execution provider and reporting which one
+// actually runs (a CUDA request falls back to the CPU with a warning naming why).
+import * as ort from 'onnxruntime-node';
+
+export type ExecutionProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+
+export interface SessionOptions {
+  /** Which provider to use; 'auto' tries CUDA then CPU. Default 'auto'. */
+  executionProvider?: ExecutionProviderChoice;
+  /** Threads for one operator; 0 lets ONNX Runtime decide. Default 0. */
+  intraOpThreads?: number;
+  /** Receives the fallback warning; defaults to console.warn. */
+  warn?: (message: string) => void;
+}
+
+export interface CreatedSession {
+  session: ort.InferenceSession;
+  /** The provider the session was created with: 'cuda', 'webgpu' or 'cpu'. */
+  executionProvider: 'cuda' | 'webgpu' | 'cpu';
+}
+
+export async function createSession(
+  onnxPathOrBytes: string | Uint8Array,
+  options: SessionOptions = {},
+): Promise<CreatedSession> {
+  const choice = options.executionProvider ?? 'auto';
+  const warn = options.warn ?? ((message: string) => console.warn(message));
+  const base: ort.InferenceSession.SessionOptions = {
+    graphOptimizationLevel: 'all',
+    intraOpNumThreads: options.intraOpThreads ?? 0,
+    // Decode steps change shapes every call; the arena only grows memory here.
+    enableCpuMemArena: true,
+  };
+  const create = (providers: string[]) =>
+    typeof onnxPathOrBytes === 'string'
+      ? ort.InferenceSession.create(onnxPathOrBytes, { ...base, executionProviders: providers })
+      : ort.InferenceSession.create(onnxPathOrBytes, { ...base, executionProviders: providers });
+
+  if (choice === 'cpu') return { session: await create(['cpu']), executionProvider: 'cpu' };
+  const accelerator = choice === 'auto' ? 'cuda' : choice;
+  try {
+    return { session: await create([accelerator]), executionProvider: accelerator };
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    // 'auto' without a GPU is the normal CPU case; only an explicit request deserves a warning.
+    if (choice !== 'auto') {
+      warn(`execution provider ${accelerator} is unavailable (${why}); falling back to cpu`);
+    }
+    return { session: await create(['cpu']), executionProvider: 'cpu' };
+  }
+}
