@@ -1,0 +1,84 @@
+// The run's inputs: the base model (asset or Hugging Face folder) and the task's
+// demonstrations, tokenized by the project's convention.
+
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { resolveAsset } from '@gsil/assets';
+import {
+  gsm8kExample,
+  loadGsm8kJsonl,
+  loadMawpsCsv,
+  type MawpsRow,
+  mawpsExample,
+  type PromptExample,
+} from '@gsil/data';
+import { importLlama2c, loadCheckpoint } from '@gsil/model';
+import { invalidArgument } from '@gsil/service-kit';
+import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import type { ModelState } from './checkpoints.ts';
+import type { RunConfig } from './run-config.ts';
+
+/** One demonstration, tokenized: prompt = [BOS] + ids, response = ids + [EOS]. */
+export interface Demonstration {
+  id: string;
+  promptIds: number[];
+  responseIds: number[];
+  /** MAWPS only: what the evaluation needs to score an equation. */
+  mawps?: MawpsRow;
+}
+
+export async function loadBaseModel(baseModel: string): Promise<ModelState> {
+  if (existsSync(join(baseModel, 'config.json'))) {
+    const loaded = loadCheckpoint(baseModel);
+    return { config: loaded.config, weights: loaded.weights, tokenizerJson: loaded.tokenizerJson };
+  }
+  if (baseModel !== 'stories260k') {
+    throw invalidArgument(
+      'baseModel',
+      `must be "stories260k" or a Hugging Face model folder (with config.json); got ${JSON.stringify(baseModel)}`,
+    );
+  }
+  const asset = await resolveAsset('stories260k');
+  const { config, weights } = importLlama2c(asset.files['stories260K.bin']);
+  const tokenizerJson = JSON.stringify(llama2cVocabToTokenizerJson(asset.files['tok512.bin']));
+  return { config, weights, tokenizerJson };
+}
+
+async function taskFile(config: RunConfig, split: 'train' | 'dev'): Promise<string> {
+  const given = split === 'train' ? config.task.trainFile : config.task.devFile;
+  if (given) return given;
+  if (config.task.name === 'mawps') {
+    return (await resolveAsset('mawps-fold0')).files[split === 'train' ? 'train.csv' : 'dev.csv'];
+  }
+  return (await resolveAsset('gsm8k')).files[split === 'train' ? 'train.jsonl' : 'test.jsonl'];
+}
+
+function tokenize(example: PromptExample, tokenizer: GsilTokenizer, maxTokens: number) {
+  const promptIds = tokenizer.encodePrompt(example.promptText);
+  // Keep the prompt and as much of the response as fits the context; EOS stays last.
+  const responseIds = tokenizer.encodeResponse(example.responseText);
+  const room = Math.max(1, maxTokens - promptIds.length);
+  if (responseIds.length > room) responseIds.splice(room - 1, responseIds.length - room);
+  return { id: example.id, promptIds, responseIds };
+}
+
+/** Train or dev demonstrations of the task; `limit` 0 means all. */
+export async function loadDemonstrations(
+  config: RunConfig,
+  split: 'train' | 'dev',
+  tokenizer: GsilTokenizer,
+  maxTokens: number,
+  limit: number,
+): Promise<Demonstration[]> {
+  const path = await taskFile(config, split);
+  let out: Demonstration[];
+  if (config.task.name === 'mawps') {
+    out = loadMawpsCsv(path).map((row) => ({
+      ...tokenize(mawpsExample(row), tokenizer, maxTokens),
+      mawps: row,
+    }));
+  } else {
+    out = loadGsm8kJsonl(path).map((row) => tokenize(gsm8kExample(row), tokenizer, maxTokens));
+  }
+  return limit > 0 ? out.slice(0, limit) : out;
+}
