@@ -1,0 +1,117 @@
+// The ratio service's configuration: one validated schema. Values come from defaults,
+// GSIL_RATIO_* environment variables, `gsil serve ratio --flags`, then explicit options
+// (see defineConfig in libs/service-kit); an invalid value fails at start-up with a sentence
+// naming the field, the value received and what is accepted.
+
+import { defineConfig } from '@gsil/service-kit';
+import { z } from 'zod';
+
+export const RATIO_ENV_PREFIX = 'GSIL_RATIO_';
+
+/** Execution providers this service knows how to ask ONNX Runtime for. */
+export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'cpu'] as const;
+
+export const RatioConfigSchema = z
+  .object({
+    port: z
+      .number()
+      .int()
+      .min(0)
+      .max(65535)
+      .default(50052)
+      .describe('gRPC port; 0 picks a free one. Default 50052'),
+    host: z.string().min(1).default('0.0.0.0').describe('bind address. Default 0.0.0.0'),
+    metricsPort: z
+      .number()
+      .int()
+      .min(-1)
+      .max(65535)
+      .default(-1)
+      .describe('Prometheus /metrics port; 0 ephemeral, -1 off. Default -1'),
+    modelRoot: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'directory of model versions laid out as <name>/<version>/ (model.onnx, config.json, tokenizer.json). Default none',
+      ),
+    modelStore: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'trainer address host:port whose ExportModel stream serves versions missing locally. Default none',
+      ),
+    cacheDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'where versions pulled from the model store are written. Default <os tmpdir>/gsil-ratio-models',
+      ),
+    provider: z
+      .enum(EXECUTION_PROVIDERS)
+      .default('auto')
+      .describe(
+        'ONNX Runtime execution provider: "auto" (cuda when installed, else cpu), "cuda" or "cpu". Default "auto"',
+      ),
+    threads: z
+      .number()
+      .int()
+      .min(0)
+      .default(0)
+      .describe('ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose. Default 0'),
+    maxBatchTokens: z
+      .number()
+      .int()
+      .positive()
+      .default(8192)
+      .describe(
+        'most padded tokens (rows x longest sequence) in one forward pass. Default 8192 tokens',
+      ),
+    maxBatchPairs: z
+      .number()
+      .int()
+      .positive()
+      .default(64)
+      .describe('most sequences in one forward pass. Default 64 sequences'),
+    cacheEntries: z
+      .number()
+      .int()
+      .min(0)
+      .default(100_000)
+      .describe('result cache size in scored pairs (LRU); 0 disables it. Default 100000 pairs'),
+    maxLoadedModels: z
+      .number()
+      .int()
+      .positive()
+      .default(4)
+      .describe('model versions kept loaded at once (LRU). Default 4 versions'),
+    maxPairsPerRequest: z
+      .number()
+      .int()
+      .positive()
+      .default(4096)
+      .describe('most pairs in one LogProbs or Ratios request. Default 4096 pairs'),
+  })
+  .strict();
+
+export type RatioConfig = z.infer<typeof RatioConfigSchema>;
+
+/** Options as startRatio and the CLI pass them; every field is optional. */
+export type RatioOptions = Partial<RatioConfig>;
+
+/**
+ * The effective configuration: schema defaults, then GSIL_RATIO_* variables, then `options`.
+ * Throws ConfigError naming each invalid field, the value received and what is accepted.
+ */
+export function loadRatioConfig(
+  options: Record<string, unknown> = {},
+  env: Record<string, string | undefined> = process.env,
+): RatioConfig {
+  // The CLI passes options meant for other services too (runsDir, readyFile): keep ours.
+  const overrides = Object.fromEntries(
+    Object.entries(options).filter(([key]) => key in RatioConfigSchema.shape),
+  );
+  return defineConfig(RatioConfigSchema, { envPrefix: RATIO_ENV_PREFIX, env, overrides });
+}

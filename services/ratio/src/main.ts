@@ -1,0 +1,97 @@
+// Entry point of the reward/ratio service: `gsil serve ratio` calls startRatio. It scores
+// (prompt, response) pairs with ONNX Runtime under named model versions, found in a model
+// root directory or pulled from the trainer's model store.
+
+import { PROTO_FILES, PROTO_ROOT, RatioServiceService } from '@gsil/contracts';
+import { createLogger, createMetricsRegistry, startServer } from '@gsil/service-kit';
+import { loadRatioConfig, type RatioConfig, type RatioOptions } from './config.ts';
+import { type ModelDirResolver, ModelRegistry, modelRootResolver } from './models.ts';
+import { ResultCache } from './result-cache.ts';
+import { createRatioService } from './service.ts';
+import { storeResolver } from './store.ts';
+
+export { loadRatioConfig, RatioConfigSchema } from './config.ts';
+
+export interface RunningRatio {
+  port: number;
+  /** Resolves when the server has shut down (SIGTERM, SIGINT or close()). */
+  closed: Promise<void>;
+  close(): Promise<void>;
+}
+
+function resolverFor(config: RatioConfig): ModelDirResolver {
+  const fromRoot = config.modelRoot ? modelRootResolver(config.modelRoot) : undefined;
+  const fromStore = config.modelStore ? storeResolver(config) : undefined;
+  if (fromRoot && fromStore) {
+    // The local root wins; the store fills in what it lacks.
+    return (name, version) => fromRoot(name, version).catch(() => fromStore(name, version));
+  }
+  const resolver = fromRoot ?? fromStore;
+  if (!resolver) {
+    throw new Error(
+      'modelRoot / modelStore: received neither; set --model-root <dir> (GSIL_RATIO_MODEL_ROOT) ' +
+        'or --model-store <host:port> (GSIL_RATIO_MODEL_STORE) so versions can be found',
+    );
+  }
+  return resolver;
+}
+
+/** Starts the ratio service; resolves once it is bound and SERVING. */
+export async function startRatio(options: RatioOptions & Record<string, unknown> = {}) {
+  const config = loadRatioConfig(options);
+  const logger = createLogger('ratio');
+  const registry = createMetricsRegistry();
+
+  const models = new ModelRegistry({
+    resolveDir: resolverFor(config),
+    provider: config.provider,
+    threads: config.threads,
+    maxLoadedModels: config.maxLoadedModels,
+    logger,
+  });
+  const implementation = createRatioService({
+    models,
+    cache: new ResultCache(config.cacheEntries),
+    batchLimits: { maxBatchTokens: config.maxBatchTokens, maxBatchPairs: config.maxBatchPairs },
+    maxPairsPerRequest: config.maxPairsPerRequest,
+    logger,
+    registry,
+  });
+
+  const server = await startServer({
+    name: 'ratio',
+    port: config.port,
+    host: config.host,
+    metricsPort: config.metricsPort,
+    metricsRegistry: registry,
+    services: [{ definition: RatioServiceService, implementation }],
+    protoFiles: PROTO_FILES,
+    protoRoot: PROTO_ROOT,
+    logger,
+    // Signals are ours to handle so that `closed` resolves however the server stops.
+    handleSignals: false,
+  });
+  // Versions load lazily on first use, so the service is ready as soon as it is bound.
+  server.setServing();
+
+  let resolveClosed: () => void = () => undefined;
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve;
+  });
+  let closing: Promise<void> | null = null;
+  const close = () => {
+    closing ??= (async () => {
+      process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
+      await server.shutdown();
+      await models.close();
+      resolveClosed();
+    })();
+    return closing;
+  };
+  const onSignal = (signal: NodeJS.Signals) => {
+    logger.info({ signal }, 'shutting down');
+    void close();
+  };
+  if (options.handleSignals !== false) process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
+  return { port: server.port, closed, close } satisfies RunningRatio;
+}
