@@ -1,0 +1,5 @@
+export * from './answers';
+export * from './gsm8k-metrics';
+export * from './mawps-metrics';
+export * from './nll';
+export * from './prefix-equation';
