@@ -17,7 +17,7 @@ export function decoderLayout(session: ort.InferenceSession, vocab: number): Dec
     );
   }
   const meta = session.inputMetadata.find((m) => m.name === 'past_key_values.0.key');
-  const shape = meta && meta.isTensor ? meta.shape : [];
+  const shape = meta?.isTensor ? meta.shape : [];
   const kvHeads = Number(shape[1]);
   const headDim = Number(shape[3]);
   if (!(kvHeads > 0 && headDim > 0)) {

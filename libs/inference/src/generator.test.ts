@@ -1,0 +1,143 @@
+import { beforeAll, describe, expect, test } from 'bun:test';
+import { join } from 'node:path';
+import { importLlama2c } from '@gsil/model';
+// TODO: import from @gsil/model once its index re-exports ./onnx (owned by the model lib).
+import { exportOnnx } from '../../model/src/onnx/export.ts';
+import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import type * as ort from 'onnxruntime-node';
+import {
+  type Completion,
+  type GenerationOptions,
+  type GenerationRequest,
+  Generator,
+} from './generator.ts';
+import { scoreResponses } from './score.ts';
+import { createSession } from './session.ts';
+
+const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
+
+// The greedy sample published in llama2.c's doc/stories260K.md (see REFERENCE.md): 256
+// tokens after BOS. These ids decode to exactly that text (checked below).
+const PUBLISHED_GREEDY_IDS = [
+  403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
+  337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370,
+  432, 352, 266, 268, 388, 426, 338, 391, 266, 267, 337, 335, 312, 432, 398, 312, 286, 267, 414,
+  270, 333, 415, 426, 13, 438, 310, 439, 419, 357, 336, 432, 313, 438, 310, 432, 278, 316, 439, 419,
+  298, 414, 267, 265, 282, 295, 433, 426, 436, 317, 286, 296, 418, 269, 279, 292, 416, 439, 413,
+  409, 416, 327, 263, 415, 294, 267, 400, 426, 338, 336, 432, 313, 442, 391, 267, 337, 335, 364,
+  420, 268, 388, 432, 398, 359, 280, 303, 439, 413, 272, 417, 264, 312, 426, 436, 13, 438, 310, 286,
+  296, 418, 269, 279, 292, 416, 439, 413, 409, 416, 327, 263, 415, 294, 267, 400, 426, 338, 336,
+  432, 313, 442, 439, 423, 262, 304, 420, 422, 432, 317, 426, 359, 279, 292, 416, 439, 413, 409,
+  416, 327, 263, 415, 294, 267, 400, 426, 436, 13, 438, 310, 279, 292, 416, 439, 413, 391, 267, 281,
+  421, 427, 311, 357, 432, 384, 358, 336, 432, 313, 442, 439, 423, 262, 304, 420, 422, 432, 357,
+  426, 359, 279, 292, 416, 439, 413, 409, 416, 327, 263, 415, 294, 267, 400, 426, 436, 320, 285,
+  357, 336, 432, 313, 455, 289, 439, 413, 263, 304, 420, 422, 432, 317, 426, 410, 448, 411, 280,
+  303, 281, 421, 427, 364, 426,
+];
+const PUBLISHED_FIRST_LINE =
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
+
+let session: ort.InferenceSession;
+let generator: Generator;
+let tokenizer: GsilTokenizer;
+
+beforeAll(async () => {
+  const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+  ({ session } = await createSession(exportOnnx(config, weights), { executionProvider: 'cpu' }));
+  generator = new Generator(session);
+  tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(join(DATA, 'tok512.bin')));
+});
+
+async function collect(requests: GenerationRequest[], options: GenerationOptions) {
+  const byIndex = new Array<Completion>(requests.length);
+  for await (const c of generator.generate(requests, options)) byIndex[c.requestIndex] = c;
+  return byIndex;
+}
+
+const SAMPLED: GenerationOptions = { maxNewTokens: 24, temperature: 1, topP: 0.9, seed: 7 };
+const short = { promptIds: [1, 403], promptKey: 'short' };
+const long = { promptIds: tokenizer0Prompt(), promptKey: 'long' };
+
+// "Once upon a time, there was a big dog named Max." with BOS (REFERENCE.md test vector).
+function tokenizer0Prompt(): number[] {
+  return [1, 403, 407, 261, 378, 432, 383, 286, 261, 370, 400, 428, 395, 392, 412, 444, 426];
+}
+
+describe('Generator', () => {
+  test('greedy decoding from BOS reproduces the published stories260K sample', async () => {
+    const [c] = await collect([{ promptIds: [1] }], {
+      maxNewTokens: 256,
+      temperature: 0,
+      stopTokenIds: [1],
+    });
+    expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS);
+    expect(c.finishReason).toBe('length');
+    expect(tokenizer.decode(c.tokenIds).split('\n')[0]).toBe(PUBLISHED_FIRST_LINE);
+  });
+
+  test('cached decoding equals full recompute (log-probs within 1e-4)', async () => {
+    const [c] = await collect([long], { maxNewTokens: 40, temperature: 0 });
+    const [scored] = await scoreResponses(
+      session,
+      [{ promptIds: long.promptIds, responseIds: c.tokenIds }],
+      {
+        perToken: true,
+      },
+    );
+    expect(scored.tokenCount).toBe(40);
+    scored.tokenLogprobs?.forEach((lp, i) => {
+      expect(Math.abs(lp - c.tokenLogprobs[i])).toBeLessThan(1e-4);
+    });
+    expect(Math.abs(scored.logprob - c.logprob)).toBeLessThan(1e-4);
+  });
+
+  test('a short prompt batched with a long one gets exactly its solo tokens', async () => {
+    const greedy = { maxNewTokens: 30, temperature: 0 };
+    const [alone] = await collect([short], greedy);
+    const [together] = await collect([long, short, long], greedy).then((cs) => [cs[1]]);
+    expect(together.tokenIds).toEqual(alone.tokenIds);
+  });
+
+  test('seeded sampling does not depend on batch composition or slot refills', async () => {
+    const samples = [0, 1, 2].map((sampleIndex) => ({ ...short, sampleIndex }));
+    const alone = await collect(samples, { ...SAMPLED, maxBatch: 1 });
+    const mixed = await collect([long, ...samples, long], { ...SAMPLED, maxBatch: 3 });
+    expect(mixed.slice(1, 4).map((c) => c.tokenIds)).toEqual(alone.map((c) => c.tokenIds));
+    // Different sample indices draw different streams.
+    expect(alone[0].tokenIds).not.toEqual(alone[1].tokenIds);
+  });
+
+  test('stops at a stop token and includes it', async () => {
+    const [c] = await collect([{ promptIds: [1] }], {
+      maxNewTokens: 300,
+      temperature: 0,
+      stopTokenIds: [13],
+    });
+    // The published sample's first newline (id 13) is its 62nd token.
+    expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS.slice(0, 62));
+    expect(c.finishReason).toBe('stop');
+  });
+
+  test('an aborted signal stops generation', async () => {
+    const controller = new AbortController();
+    controller.abort();
+    const run = collect([short], { ...SAMPLED, signal: controller.signal });
+    await expect(run).rejects.toThrow();
+  });
+});
+
+describe('scoreResponses', () => {
+  test('equals the generator log-probs and ignores batch-mates (1e-4)', async () => {
+    const [c] = await collect([short], SAMPLED);
+    const pair = { promptIds: short.promptIds, responseIds: c.tokenIds };
+    const [alone] = await scoreResponses(session, [pair]);
+    expect(Math.abs(alone.logprob - c.logprob)).toBeLessThan(1e-4);
+    const others = [
+      { promptIds: long.promptIds, responseIds: [370, 400] },
+      { promptIds: [1], responseIds: PUBLISHED_GREEDY_IDS.slice(0, 50) },
+    ];
+    const batched = await scoreResponses(session, [others[0], pair, others[1]], { maxBatch: 3 });
+    expect(Math.abs(batched[1].logprob - alone.logprob)).toBeLessThan(1e-4);
+    expect(batched[1].tokenCount).toBe(24);
+  });
+});
