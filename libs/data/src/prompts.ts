@@ -14,6 +14,12 @@ export interface PromptExample {
   responseText: string;
 }
 
+// Lengths in stories260K tokens (tok512; measured once with Python sentencepiece), prompt
+// with BOS and response with EOS. `number0` alone costs 6 tokens (▁n u m b er 0).
+//   MAWPS fold 0 train: prompt mean 99.6, p95 141, max 231; response mean 18.6, p95 23,
+//     max 55; together mean 118.2, p95 162, max 254. Dev: together mean 117.1, p95 158, max 196.
+//   GSM8K test, prompt + worked solution: mean 372, p95 617, max 982 (14% exceed 512).
+
 /** Cue ending every MAWPS prompt; the model answers with a prefix equation after it. */
 export const MAWPS_CUE = 'Equation:';
 
