@@ -35,7 +35,10 @@ export async function startTrainer(
     port: config.port,
     host: config.host,
     services: [
-      { definition: TrainerServiceService, implementation: trainerServiceImplementation(runs, store) },
+      {
+        definition: TrainerServiceService,
+        implementation: trainerServiceImplementation(runs, store),
+      },
     ],
     protoFiles: PROTO_FILES,
     protoRoot: PROTO_ROOT,
@@ -77,4 +80,3 @@ export async function startTrainer(
     closed,
   };
 }
-

@@ -26,7 +26,10 @@ export function checkModelRef(model: ModelRef | undefined): ModelRef {
   if (!model?.name) throw invalidArgument('model.name', 'is required');
   if (!model.version) throw invalidArgument('model.version', 'is required');
   if (!SAFE_NAME.test(model.name)) {
-    throw invalidArgument('model.name', `must match ${SAFE_NAME}; got ${JSON.stringify(model.name)}`);
+    throw invalidArgument(
+      'model.name',
+      `must match ${SAFE_NAME}; got ${JSON.stringify(model.name)}`,
+    );
   }
   if (!SAFE_NAME.test(model.version)) {
     throw invalidArgument(

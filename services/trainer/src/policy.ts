@@ -36,26 +36,33 @@ export interface StepResult extends StepMetrics {
   tokens: number;
 }
 
-/** tokens [batch, seqLen] right-padded with 0, mask 1 on response tokens. */
+/**
+ * tokens [batch, seqLen] right-padded with 0, responseMask 1 on response tokens,
+ * attentionMask 1 on real tokens.
+ */
 export function packSequences(sequences: readonly Sequence[]): {
   tokens: tf.Tensor2D;
   responseMask: tf.Tensor2D;
+  attentionMask: tf.Tensor2D;
   responseTokens: number;
 } {
   const seqLen = Math.max(...sequences.map((s) => s.promptIds.length + s.responseIds.length));
   const tokens = new Int32Array(sequences.length * seqLen);
   const mask = new Float32Array(sequences.length * seqLen);
+  const attention = new Float32Array(sequences.length * seqLen);
   let responseTokens = 0;
   sequences.forEach((s, row) => {
     const base = row * seqLen;
     tokens.set(s.promptIds, base);
     tokens.set(s.responseIds, base + s.promptIds.length);
     mask.fill(1, base + s.promptIds.length, base + s.promptIds.length + s.responseIds.length);
+    attention.fill(1, base, base + s.promptIds.length + s.responseIds.length);
     responseTokens += s.responseIds.length;
   });
   return {
     tokens: tf.tensor2d(tokens, [sequences.length, seqLen], 'int32'),
     responseMask: tf.tensor2d(mask, [sequences.length, seqLen], 'float32'),
+    attentionMask: tf.tensor2d(attention, [sequences.length, seqLen], 'float32'),
     responseTokens,
   };
 }
@@ -82,7 +89,7 @@ export class Policy {
     private readonly settings: OptimizerSettings,
   ) {
     this.model = LlamaModel.fromWeights(config, weights);
-    this.variables = this.model.variables;
+    this.variables = this.model.variables();
     // TF.js has no AdamW: Adam plus the decoupled decay applied in `step`.
     this.optimizer =
       settings.name === 'adamw'
@@ -92,10 +99,10 @@ export class Policy {
 
   /** Summed response log-probability of each sequence, without gradients. */
   sequenceLogps(sequences: readonly Sequence[]): Float64Array {
-    const { tokens, responseMask } = packSequences(sequences);
-    const logps = tf.tidy(() => this.model.sequenceLogprobs(tokens, responseMask));
+    const { tokens, responseMask, attentionMask } = packSequences(sequences);
+    const logps = this.model.sequenceLogprobs({ inputIds: tokens, responseMask, attentionMask });
     const values = Float64Array.from(logps.dataSync());
-    tf.dispose([tokens, responseMask, logps]);
+    tf.dispose([tokens, responseMask, attentionMask, logps]);
     return values;
   }
 
@@ -125,7 +132,11 @@ export class Policy {
       tokens += packed.responseTokens;
       let metrics: StepMetrics | undefined;
       const { grads, value } = tf.variableGrads(() => {
-        const logps = this.model.sequenceLogprobs(packed.tokens, packed.responseMask);
+        const logps = this.model.sequenceLogprobs({
+          inputIds: packed.tokens,
+          responseMask: packed.responseMask,
+          attentionMask: packed.attentionMask,
+        });
         const n = pairs.length;
         const policyRealLogps = logps.slice(0, n) as tf.Tensor1D;
         const realTokenCounts = pairs.map((p) => p.real.responseIds.length);
@@ -144,7 +155,7 @@ export class Policy {
         return out.loss.mul(weight) as tf.Scalar;
       }, this.variables);
       value.dispose();
-      tf.dispose([packed.tokens, packed.responseMask]);
+      tf.dispose([packed.tokens, packed.responseMask, packed.attentionMask]);
       for (const [name, v] of Object.entries(metrics ?? {})) {
         metricsSum[name] = (metricsSum[name] ?? 0) + v * weight;
       }
@@ -160,8 +171,8 @@ export class Policy {
     if (!summed) throw new Error('step() needs at least one micro-batch');
 
     // Clip by global L2 norm, as torch.nn.utils.clip_grad_norm_ does.
-    const gradNorm = tf.tidy(() =>
-      tf.sqrt(tf.addN(Object.values(summed).map((g) => tf.sum(tf.square(g))))).dataSync()[0],
+    const gradNorm = tf.tidy(
+      () => tf.sqrt(tf.addN(Object.values(summed).map((g) => tf.sum(tf.square(g))))).dataSync()[0],
     );
     const clipScale =
       this.settings.maxGradNorm > 0 && gradNorm > this.settings.maxGradNorm
@@ -193,6 +204,6 @@ export class Policy {
 
   dispose(): void {
     this.optimizer.dispose();
-    this.model.dispose?.();
+    this.model.dispose();
   }
 }

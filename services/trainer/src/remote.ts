@@ -34,8 +34,7 @@ export class SamplerReplicas {
 
   constructor(readonly addresses: readonly string[]) {
     this.clients = addresses.map(
-      (address) =>
-        new SamplerServiceClient(address, credentials.createInsecure(), CLIENT_OPTIONS),
+      (address) => new SamplerServiceClient(address, credentials.createInsecure(), CLIENT_OPTIONS),
     );
   }
 

@@ -28,6 +28,8 @@ export interface RunContext {
   config: RunConfig;
   signal: AbortSignal;
   logger: Logger;
+  /** Global optimizer step reached before this start (non-zero when resuming). */
+  initialStep: number;
   emit(body: RunEventBody): void;
   /** Updates stage, iteration, step or latest model and emits the new Run state. */
   update(fields: Partial<Pick<Run, 'stage' | 'iteration' | 'step' | 'latestModel'>>): void;
@@ -198,26 +200,29 @@ export class RunManager {
       config,
       signal: controller.signal,
       logger,
+      initialStep: handle.run.step,
       emit: (body) => handle.log.emit(body),
       update: (fields) => setRun(fields),
     };
-    handle.done = this.execute(context).then(
-      () => setRun({ state: RunState.RUN_STATE_SUCCEEDED, finishedUnixMs: Date.now() }),
-      (err: unknown) => {
-        const cancelled = controller.signal.aborted;
-        const message = err instanceof Error ? err.message : String(err);
-        if (cancelled) logger.info('run cancelled');
-        else logger.error({ err }, 'run failed');
-        setRun({
-          state: cancelled ? RunState.RUN_STATE_CANCELLED : RunState.RUN_STATE_FAILED,
-          error: cancelled ? '' : message,
-          finishedUnixMs: Date.now(),
-        });
-      },
-    ).finally(() => {
-      handle.controller = undefined;
-      handle.log.close();
-    });
+    handle.done = this.execute(context)
+      .then(
+        () => setRun({ state: RunState.RUN_STATE_SUCCEEDED, finishedUnixMs: Date.now() }),
+        (err: unknown) => {
+          const cancelled = controller.signal.aborted;
+          const message = err instanceof Error ? err.message : String(err);
+          if (cancelled) logger.info('run cancelled');
+          else logger.error({ err }, 'run failed');
+          setRun({
+            state: cancelled ? RunState.RUN_STATE_CANCELLED : RunState.RUN_STATE_FAILED,
+            error: cancelled ? '' : message,
+            finishedUnixMs: Date.now(),
+          });
+        },
+      )
+      .finally(() => {
+        handle.controller = undefined;
+        handle.log.close();
+      });
   }
 }
 

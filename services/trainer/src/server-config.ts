@@ -9,10 +9,7 @@ export const TrainerServerConfigSchema = z
     port: z.number().int().min(0).max(65535).default(50053).describe('gRPC port; 0 picks one'),
     host: z.string().default('0.0.0.0').describe('address to bind'),
     runsDir: z.string().default('runs').describe('folder holding one folder per run'),
-    storeDir: z
-      .string()
-      .default('')
-      .describe('model store folder; empty means <runsDir>/models'),
+    storeDir: z.string().default('').describe('model store folder; empty means <runsDir>/models'),
     metricsPort: z
       .number()
       .int()

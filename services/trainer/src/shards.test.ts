@@ -77,7 +77,13 @@ afterAll(async () => {
 describe('runShards over real gRPC sampler replicas', () => {
   test('retries shards that hit the UNAVAILABLE replica on the next one', async () => {
     served.length = 0;
-    const prompts = [[1, 5], [1, 6], [1, 7], [1, 8], [1, 9]];
+    const prompts = [
+      [1, 5],
+      [1, 6],
+      [1, 7],
+      [1, 8],
+      [1, 9],
+    ];
     const shards = chunk(prompts, 2);
     const arrived: number[] = [];
     const results = await runShards(

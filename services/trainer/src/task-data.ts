@@ -25,6 +25,8 @@ export interface Demonstration {
   responseIds: number[];
   /** MAWPS only: what the evaluation needs to score an equation. */
   mawps?: MawpsRow;
+  /** GSM8K only: the final answer. */
+  answer?: number;
 }
 
 export async function loadBaseModel(baseModel: string): Promise<ModelState> {
@@ -78,7 +80,10 @@ export async function loadDemonstrations(
       mawps: row,
     }));
   } else {
-    out = loadGsm8kJsonl(path).map((row) => tokenize(gsm8kExample(row), tokenizer, maxTokens));
+    out = loadGsm8kJsonl(path).map((row) => ({
+      ...tokenize(gsm8kExample(row), tokenizer, maxTokens),
+      answer: row.answer,
+    }));
   }
   return limit > 0 ? out.slice(0, limit) : out;
 }
