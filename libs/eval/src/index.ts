@@ -3,3 +3,4 @@ export * from './gsm8k-metrics';
 export * from './mawps-metrics';
 export * from './nll';
 export * from './prefix-equation';
+export * from './task-metrics';

@@ -1,0 +1,80 @@
+// `gsil eval`: the trainer's dev evaluation on a saved model, run locally with ONNX
+// Runtime: greedy answers, task metrics, and the NLL of the dev demonstrations.
+import { resolveAsset } from '@gsil/assets';
+import { loadDemonstrations, type TaskName } from '@gsil/data';
+import { taskMetrics } from '@gsil/eval';
+import { createSession, Generator, scoreResponses } from '@gsil/inference';
+import { GsilTokenizer } from '@gsil/tokenizer';
+import { modelFiles } from '../local/models.ts';
+
+export interface EvalOptions {
+  model: string;
+  task: TaskName;
+  data?: string;
+  limit?: number;
+  maxNewTokens?: number;
+  json?: boolean;
+}
+
+/** The trainer's default eval.maxNewTokens. */
+const DEFAULT_MAX_NEW_TOKENS = 48;
+
+async function devFile(task: TaskName): Promise<string> {
+  if (task === 'mawps') return (await resolveAsset('mawps-fold0')).files['dev.csv'];
+  return (await resolveAsset('gsm8k')).files['test.jsonl'];
+}
+
+export async function evalCommand(options: EvalOptions): Promise<void> {
+  const files = await modelFiles(options.model);
+  const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
+  const { session } = await createSession(files.onnx, {
+    warn: (message) => process.stderr.write(`${message}\n`),
+  });
+  const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  // Demonstrations are cut to the context less the generation budget, as the trainer does.
+  const dev = loadDemonstrations(
+    options.task,
+    options.data ?? (await devFile(options.task)),
+    tokenizer,
+    files.contextTokens - maxNewTokens,
+    options.limit ?? 0,
+  );
+
+  // 1. Greedy answers, exactly as the trainer asks the sampler for them.
+  const generator = new Generator(session, tokenizer.vocabSize);
+  const answers = new Array<string>(dev.length).fill('');
+  for await (const completion of generator.generate(
+    dev.map((d) => ({ promptIds: d.promptIds })),
+    {
+      maxNewTokens,
+      temperature: 0,
+      stopTokenIds: [tokenizer.eosId],
+    },
+  )) {
+    answers[completion.requestIndex] = tokenizer.decode(completion.tokenIds);
+  }
+
+  // 2. Log-probabilities of the demonstrations, for the dev NLL.
+  const scores = await scoreResponses(
+    session,
+    dev.map((d) => ({ promptIds: d.promptIds, responseIds: d.responseIds })),
+    { perToken: false },
+  );
+  const metrics = taskMetrics(
+    options.task,
+    dev,
+    answers,
+    scores.map((s) => s.logprob),
+    scores.map((s) => s.tokenCount),
+  );
+  await session.release();
+
+  if (options.json) {
+    process.stdout.write(`${JSON.stringify({ examples: dev.length, metrics }, null, 2)}\n`);
+  } else {
+    process.stdout.write(`examples ${dev.length}\n`);
+    for (const [name, value] of Object.entries(metrics)) {
+      process.stdout.write(`${name.padEnd(16)} ${value.toFixed(4)}\n`);
+    }
+  }
+}

@@ -1,0 +1,55 @@
+// Model directories for the one-shot commands (generate, eval): a given Hugging Face
+// style directory, or the base model converted once into the user cache.
+import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { defaultCacheDir, resolveAsset } from '@gsil/assets';
+import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
+import { exportOnnx } from '@gsil/model/onnx';
+import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+
+const ONNX_FILE = 'model.onnx';
+
+/** stories260K as a checkpoint directory with model.onnx, converted once and cached. */
+async function baseModelDir(): Promise<string> {
+  const dir = join(defaultCacheDir(), 'models', 'stories260k', 'base');
+  if (existsSync(join(dir, ONNX_FILE))) return dir;
+  const asset = await resolveAsset('stories260k');
+  const { config, weights } = importLlama2c(asset.files['stories260K.bin']);
+  const tmp = `${dir}.tmp-${process.pid}`;
+  saveCheckpoint(tmp, {
+    config,
+    weights,
+    tokenizerJson: llama2cVocabToTokenizerJson(asset.files['tok512.bin']),
+  });
+  writeFileSync(join(tmp, ONNX_FILE), exportOnnx(config, weights));
+  mkdirSync(join(dir, '..'), { recursive: true });
+  rmSync(dir, { recursive: true, force: true });
+  renameSync(tmp, dir);
+  return dir;
+}
+
+/**
+ * The ONNX file and tokenizer of a model directory. A directory without model.onnx
+ * (a checkpoint written by another tool) is exported on the fly into a temp file.
+ */
+export async function modelFiles(
+  modelDir?: string,
+): Promise<{ onnx: string; tokenizer: string; contextTokens: number }> {
+  const dir = modelDir ?? (await baseModelDir());
+  if (!existsSync(join(dir, 'config.json'))) {
+    throw new Error(`${dir}: not a model directory (no config.json)`);
+  }
+  let onnx = join(dir, ONNX_FILE);
+  if (!existsSync(onnx)) {
+    const { config, weights } = loadCheckpoint(dir);
+    onnx = join(defaultCacheDir(), 'tmp', `export-${process.pid}.onnx`);
+    mkdirSync(join(onnx, '..'), { recursive: true });
+    writeFileSync(onnx, exportOnnx(config, weights));
+  }
+  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  return {
+    onnx,
+    tokenizer: join(dir, 'tokenizer.json'),
+    contextTokens: Number(config.max_position_embeddings),
+  };
+}
