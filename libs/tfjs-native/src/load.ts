@@ -8,6 +8,7 @@ const TFJS_NODE = '@tensorflow/tfjs-node';
  */
 export async function loadNativeTfjs(): Promise<boolean> {
   // TensorFlow logs CPU-feature notices at INFO on load; keep them out unless asked for.
+  // Under Bun this assignment does not reach the native getenv, so set it in the shell there.
   process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
   try {
     await import(TFJS_NODE);
