@@ -1,6 +1,15 @@
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
-import { copyFile, type FileHandle, mkdir, open, readFile, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
 import { type FileChunk, type ModelRef, TrainerServiceClient } from '@gsil/contracts';
@@ -170,4 +179,26 @@ export async function writeChecksums(dir: string): Promise<void> {
     if (path !== CHECKSUMS_FILE) lines.push(`${await sha256Of(join(dir, path))}  ${path}`);
   }
   await writeFile(join(dir, CHECKSUMS_FILE), `${lines.join('\n')}\n`);
+}
+
+/**
+ * Downloads one version from a trainer into destDir (which must not exist yet), verified and
+ * atomically: the files land in a temp folder beside destDir that is renamed at the end.
+ */
+export async function pullModelDir(
+  trainerAddress: string,
+  ref: ModelRef,
+  destDir: string,
+  timeoutMs = EXPORT_TIMEOUT_MS,
+): Promise<void> {
+  const fetcher = new GrpcModelFetcher(trainerAddress, timeoutMs);
+  const tmp = `${destDir}.${process.pid}.partial`;
+  try {
+    await mkdir(tmp, { recursive: true });
+    await fetcher.fetch(ref, tmp);
+    await rename(tmp, destDir);
+  } finally {
+    fetcher.close();
+    await rm(tmp, { recursive: true, force: true });
+  }
 }

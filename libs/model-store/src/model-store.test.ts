@@ -19,7 +19,12 @@ import {
 } from '@gsil/service-kit';
 import { ModelCache } from './cache.js';
 import { exportModelHandler, streamModelDir } from './export.js';
-import { DirectoryModelFetcher, GrpcModelFetcher, writeChecksums } from './fetchers.js';
+import {
+  DirectoryModelFetcher,
+  GrpcModelFetcher,
+  pullModelDir,
+  writeChecksums,
+} from './fetchers.js';
 import { listFilesRecursive } from './layout.js';
 
 const logger = createLogger('test', 'silent');
@@ -220,6 +225,13 @@ describe('model store over gRPC', () => {
     const err = await strict.get({ name: 'tiny', version: 'v3' }).catch((e) => e);
     expect(err.code).toBe(Status.UNAVAILABLE);
     expect(err.message).toContain('config.json: sha256 mismatch: expected fd11fd11');
+  });
+
+  test('pullModelDir downloads one version into a new folder, verified', async () => {
+    const dest = join(tempDir(), 'run', 'model');
+    await pullModelDir(trainer.running.address, { name: 'tiny', version: 'v2' }, dest);
+    expect(await listFilesRecursive(dest)).toEqual(['config.json', 'model.onnx', 'sub/empty.txt']);
+    expect(readdirSync(join(dest, '..'))).toEqual(['model']);
   });
 
   test('an unreachable trainer is UNAVAILABLE', async () => {
