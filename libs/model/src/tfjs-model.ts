@@ -1,0 +1,262 @@
+// The trainable Llama decoder in TensorFlow.js: RMSNorm, rotary position embeddings in
+// transformers' rotate-half layout, grouped-query attention, SwiGLU, optionally tied
+// embeddings. Parameters are tf.Variables keyed by their transformers names, so weights
+// move between this model, checkpoints and the ONNX export without renaming.
+
+import * as tf from '@tensorflow/tfjs';
+import { checkWeights } from './checkpoint.ts';
+import { headDim, type LlamaConfig, parameterShapes, type Weights } from './config.ts';
+
+// Added to attention scores that must get no weight; large enough that exp() underflows
+// to 0 in float32, small enough that a fully masked row stays finite.
+const MASKED_SCORE = -1e9;
+
+/** A batch for log-probability scoring; tensors are [batch, seqLen]. */
+export interface LogprobBatch {
+  inputIds: tf.Tensor2D;
+  /** 1 where a token is part of the response (scored), 0 for prompt and padding. */
+  responseMask: tf.Tensor2D;
+  /** 1 for real tokens, 0 for padding (right padding); defaults to all ones. */
+  attentionMask?: tf.Tensor2D;
+}
+
+/**
+ * Embedding lookup whose gradient is a dense one-hot matmul: tf.gather's gradient needs
+ * UnsortedSegmentSum, which the WASM backend lacks.
+ */
+function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  const vocab = table.shape[0];
+  const lookup = tf.customGrad((t, save) => {
+    (save as (tensors: tf.Tensor[]) => void)([ids]);
+    return {
+      value: tf.gather(t as tf.Tensor2D, ids),
+      gradFunc: (dy, saved) => {
+        const oneHot = tf.oneHot(saved[0] as tf.Tensor1D, vocab); // [n, vocab]
+        return tf.matMul(oneHot, dy as tf.Tensor2D, true, false); // [vocab, hidden]
+      },
+    };
+  });
+  return lookup(table) as tf.Tensor2D;
+}
+
+export class LlamaModel {
+  readonly config: LlamaConfig;
+  private readonly params: Map<string, tf.Variable>;
+  // [maxPositions, headDim] rotary tables, rotate-half layout (frequencies repeated twice).
+  private readonly cos: tf.Tensor2D;
+  private readonly sin: tf.Tensor2D;
+
+  private constructor(config: LlamaConfig, params: Map<string, tf.Variable>) {
+    this.config = config;
+    this.params = params;
+    const hd = headDim(config);
+    const half = hd / 2;
+    const positions = config.max_position_embeddings;
+    const cos = new Float32Array(positions * hd);
+    const sin = new Float32Array(positions * hd);
+    for (let p = 0; p < positions; p++) {
+      for (let i = 0; i < half; i++) {
+        // As transformers: inv_freq computed in float32, angle = position * inv_freq.
+        const invFreq = Math.fround(1 / config.rope_theta ** ((2 * i) / hd));
+        const angle = Math.fround(p * invFreq);
+        cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
+        sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
+      }
+    }
+    this.cos = tf.tensor2d(cos, [positions, hd]);
+    this.sin = tf.tensor2d(sin, [positions, hd]);
+  }
+
+  /** Creates variables from (a copy of) `weights`, validated against the config. */
+  static fromWeights(config: LlamaConfig, weights: Weights): LlamaModel {
+    checkWeights(config, weights, 'LlamaModel.fromWeights');
+    const params = new Map<string, tf.Variable>();
+    for (const [name, shape] of parameterShapes(config)) {
+      // Unnamed: tf.js variable names are process-global, and a policy and its reference coexist.
+      params.set(name, tf.variable(tf.tensor(weights.get(name)!.data, shape), true));
+    }
+    return new LlamaModel(config, params);
+  }
+
+  /** Trainable variables in parameterShapes order. */
+  variables(): tf.Variable[] {
+    return [...this.params.values()];
+  }
+
+  /** Copies the current parameter values out. */
+  exportWeights(): Weights {
+    const weights: Weights = new Map();
+    for (const [name, v] of this.params) {
+      weights.set(name, { shape: [...v.shape], data: v.dataSync() as Float32Array });
+    }
+    return weights;
+  }
+
+  dispose(): void {
+    for (const v of this.params.values()) v.dispose();
+    this.cos.dispose();
+    this.sin.dispose();
+  }
+
+  private p(name: string): tf.Variable {
+    return this.params.get(name)!;
+  }
+
+  /** Next-token logits [batch, seqLen, vocab] for int32 `inputIds` [batch, seqLen]. */
+  logits(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor3D {
+    return tf.tidy(() => {
+      const [batch, seqLen] = inputIds.shape;
+      const hidden = this.hiddenStates(inputIds, attentionMask); // [batch*seqLen, hidden]
+      const lmHead = this.config.tie_word_embeddings
+        ? this.p('model.embed_tokens.weight')
+        : this.p('lm_head.weight');
+      const logits = tf.matMul(hidden, lmHead as tf.Tensor2D, false, true);
+      return logits.reshape([batch, seqLen, this.config.vocab_size]);
+    });
+  }
+
+  /**
+   * log p(token t | tokens < t) for t = 1..seqLen-1: [batch, seqLen - 1]. Position 0 has
+   * no prediction (it is BOS in every sequence of this project).
+   */
+  tokenLogprobs(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const [batch, seqLen] = inputIds.shape;
+      const vocab = this.config.vocab_size;
+      const logits = this.logits(inputIds, attentionMask).slice(
+        [0, 0, 0],
+        [batch, seqLen - 1, vocab],
+      );
+      const logProbs = tf.logSoftmax(logits); // [batch, seqLen-1, vocab]
+      const targets = inputIds.slice([0, 1], [batch, seqLen - 1]);
+      // Pick the target's log-probability with a one-hot product: differentiable everywhere.
+      const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets.toInt(), vocab)), -1);
+      return picked as tf.Tensor2D;
+    });
+  }
+
+  /** Sum of log p over response tokens of each sequence: [batch]. */
+  sequenceLogprobs(batch: LogprobBatch): tf.Tensor1D {
+    return tf.tidy(() => {
+      const [b, seqLen] = batch.inputIds.shape;
+      const tokenLps = this.tokenLogprobs(batch.inputIds, batch.attentionMask);
+      const mask = batch.responseMask.slice([0, 1], [b, seqLen - 1]).toFloat();
+      return tf.sum(tf.mul(tokenLps, mask), -1) as tf.Tensor1D;
+    });
+  }
+
+  // 1. embed, 2. per layer: pre-norm attention and pre-norm SwiGLU with residuals,
+  // 3. final norm. Returns [batch*seqLen, hidden].
+  private hiddenStates(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor2D {
+    const { config } = this;
+    const [batch, seqLen] = inputIds.shape;
+    if (seqLen > config.max_position_embeddings) {
+      throw new Error(
+        `sequence of ${seqLen} tokens exceeds max_position_embeddings ${config.max_position_embeddings}`,
+      );
+    }
+    const embed = this.p('model.embed_tokens.weight') as tf.Tensor2D;
+    let x = embedLookup(embed, inputIds.reshape([-1]).toInt() as tf.Tensor1D);
+
+    // [batch, 1, seqLen, seqLen]: causal, plus padded keys when a mask is given.
+    const causal = tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0);
+    let bias = tf.mul(tf.sub(1, causal), MASKED_SCORE).reshape([1, 1, seqLen, seqLen]);
+    if (attentionMask) {
+      const keyBias = tf.mul(tf.sub(1, attentionMask.toFloat()), MASKED_SCORE);
+      bias = tf.add(bias, keyBias.reshape([batch, 1, 1, seqLen]));
+    }
+    const hd = headDim(config);
+    const cos = this.cos.slice([0, 0], [seqLen, hd]);
+    const sin = this.sin.slice([0, 0], [seqLen, hd]);
+
+    for (let l = 0; l < config.num_hidden_layers; l++) {
+      const p = `model.layers.${l}`;
+      const h = this.rmsNorm(x, `${p}.input_layernorm.weight`);
+      x = tf.add(x, this.attention(h, p, batch, seqLen, bias, cos, sin));
+      const h2 = this.rmsNorm(x, `${p}.post_attention_layernorm.weight`);
+      const gate = this.linear(h2, `${p}.mlp.gate_proj.weight`);
+      const up = this.linear(h2, `${p}.mlp.up_proj.weight`);
+      // SiLU(gate) * up, SiLU(z) = z * sigmoid(z).
+      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+      x = tf.add(x, this.linear(act, `${p}.mlp.down_proj.weight`));
+    }
+    return this.rmsNorm(x, 'model.norm.weight');
+  }
+
+  private attention(
+    h: tf.Tensor2D,
+    p: string,
+    batch: number,
+    seqLen: number,
+    bias: tf.Tensor,
+    cos: tf.Tensor2D,
+    sin: tf.Tensor2D,
+  ): tf.Tensor2D {
+    const { config } = this;
+    const nHeads = config.num_attention_heads;
+    const nKv = config.num_key_value_heads;
+    const hd = headDim(config);
+    // [batch*seqLen, n*hd] -> [batch, n, seqLen, hd]
+    const heads = (t: tf.Tensor2D, n: number) =>
+      t.reshape([batch, seqLen, n, hd]).transpose([0, 2, 1, 3]);
+    const q = this.rope(heads(this.linear(h, `${p}.self_attn.q_proj.weight`), nHeads), cos, sin);
+    const k = this.rope(heads(this.linear(h, `${p}.self_attn.k_proj.weight`), nKv), cos, sin);
+    const v = heads(this.linear(h, `${p}.self_attn.v_proj.weight`), nKv);
+    // Grouped-query attention without copying K and V: query heads j*rep .. j*rep+rep-1
+    // share KV head j, so view q as [batch, nKv, rep*seqLen, hd] against [batch, nKv, seqLen, hd].
+    const rep = nHeads / nKv;
+    const qGrouped = q.reshape([batch, nKv, rep * seqLen, hd]);
+    const rawScores = tf.matMul(qGrouped, k, false, true).reshape([batch, nHeads, seqLen, seqLen]);
+    const scores = tf.add(tf.mul(rawScores, 1 / Math.sqrt(hd)), bias);
+    const probs = tf.softmax(scores).reshape([batch, nKv, rep * seqLen, seqLen]);
+    const context = tf.matMul(probs, v).reshape([batch, nHeads, seqLen, hd]);
+    const merged = context.transpose([0, 2, 1, 3]).reshape([batch * seqLen, nHeads * hd]);
+    return this.linear(merged as tf.Tensor2D, `${p}.self_attn.o_proj.weight`);
+  }
+
+  // transformers' apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, rotate_half(x) =
+  // concat(-x[..., hd/2:], x[..., :hd/2]). x: [batch, heads, seqLen, hd].
+  private rope(x: tf.Tensor, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor {
+    const half = headDim(this.config) / 2;
+    const [x1, x2] = tf.split(x, [half, half], -1);
+    const rotated = tf.concat([tf.neg(x2), x1], -1);
+    return tf.add(tf.mul(x, cos), tf.mul(rotated, sin));
+  }
+
+  private rmsNorm(x: tf.Tensor2D, weight: string): tf.Tensor2D {
+    const variance = tf.mean(tf.square(x), -1, true);
+    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.p(weight));
+  }
+
+  // x [n, in] times W [out, in] transposed: transformers' nn.Linear without bias.
+  private linear(x: tf.Tensor2D, weight: string): tf.Tensor2D {
+    return tf.matMul(x, this.p(weight) as tf.Tensor2D, false, true);
+  }
+}
+
+/**
+ * Greedy decoding by full recompute: each step runs the whole sequence so far and appends
+ * the argmax token. Stops after `maxNewTokens` or at any of `stopIds` (not included).
+ * Returns only the new tokens.
+ */
+export function greedyGenerate(
+  model: LlamaModel,
+  promptIds: number[],
+  maxNewTokens: number,
+  stopIds: number[] = [],
+): number[] {
+  const ids = [...promptIds];
+  const generated: number[] = [];
+  const maxLen = model.config.max_position_embeddings;
+  for (let step = 0; step < maxNewTokens && ids.length < maxLen; step++) {
+    const next = tf.tidy(() => {
+      const logits = model.logits(tf.tensor2d([ids], [1, ids.length], 'int32'));
+      const last = logits.slice([0, ids.length - 1, 0], [1, 1, model.config.vocab_size]);
+      return last.reshape([-1]).argMax().dataSync()[0];
+    });
+    if (stopIds.includes(next)) break;
+    ids.push(next);
+    generated.push(next);
+  }
+  return generated;
+}
