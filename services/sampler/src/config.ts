@@ -1,0 +1,96 @@
+// The sampler's configuration: one validated schema. Values come from, lowest precedence
+// first, the defaults below, GSIL_SAMPLER_* environment variables and the options given to
+// startSampler (the CLI's flags).
+import { defineConfig } from '@gsil/service-kit';
+import { z } from 'zod';
+
+export const ENV_PREFIX = 'GSIL_SAMPLER_';
+
+const count = (min: number) => z.number().int().min(min);
+
+export const SamplerConfig = z
+  .object({
+    port: count(0)
+      .max(65535)
+      .default(50051)
+      .describe('gRPC port; 0 picks a free one (default 50051)'),
+    host: z.string().min(1).default('0.0.0.0').describe('bind address (default 0.0.0.0)'),
+    metricsPort: count(-1)
+      .max(65535)
+      .default(-1)
+      .describe('Prometheus /metrics port; 0 ephemeral, -1 off (default -1)'),
+    modelRoot: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'shared directory of model versions, <name>/<version>/, copied into cacheDir on first use (default: none)',
+      ),
+    cacheDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'local folder of pulled, sha256-checked versions (default: <os tmpdir>/gsil-sampler-models)',
+      ),
+    modelStore: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('host:port of a trainer to pull model versions from (default: none)'),
+    provider: z
+      .enum(['auto', 'cuda', 'webgpu', 'cpu'])
+      .default('auto')
+      .describe('ONNX Runtime execution provider; auto tries cuda, then cpu (default auto)'),
+    threads: count(0)
+      .default(0)
+      .describe('ONNX Runtime intra-op threads; 0 lets ONNX Runtime choose (default 0)'),
+    maxBatchSize: count(1)
+      .max(4096)
+      .default(32)
+      .describe('sequences decoded together in one batch, in sequences (default 32)'),
+    maxNewTokens: count(1)
+      .default(64)
+      .describe('tokens generated per sample when a request gives 0, in tokens (default 64)'),
+    maxNewTokensLimit: count(1)
+      .default(1024)
+      .describe('largest max_new_tokens a request may ask for, in tokens (default 1024)'),
+    maxSamplesPerPrompt: count(1)
+      .default(64)
+      .describe('largest num_samples a request may ask for, in samples (default 64)'),
+    maxQueuedSequences: count(1)
+      .default(4096)
+      .describe(
+        'sequences admitted (running plus waiting) before requests get RESOURCE_EXHAUSTED (default 4096)',
+      ),
+    maxResidentModels: count(1)
+      .default(2)
+      .describe('model versions kept loaded at once, least recently used evicted (default 2)'),
+  })
+  .strict();
+
+export type SamplerConfig = z.infer<typeof SamplerConfig>;
+
+/** Options as startSampler and the CLI pass them; every field is optional. */
+export type SamplerOptions = Partial<SamplerConfig>;
+
+/**
+ * Validates the configuration; throws a ConfigError whose lines name the field, the value
+ * received (and where it came from) and what is accepted.
+ */
+export function loadSamplerConfig(
+  options: SamplerOptions = {},
+  env: Record<string, string | undefined> = process.env,
+): SamplerConfig {
+  // The CLI passes options it does not know to every service (runsDir, readyFile): keep ours.
+  const overrides = Object.fromEntries(
+    Object.entries(options).filter(([key]) => key in SamplerConfig.shape),
+  );
+  const config = defineConfig(SamplerConfig, { envPrefix: ENV_PREFIX, env, overrides });
+  if (config.maxNewTokens > config.maxNewTokensLimit) {
+    throw new Error(
+      `maxNewTokens: received ${config.maxNewTokens}; must be at most maxNewTokensLimit (${config.maxNewTokensLimit})`,
+    );
+  }
+  return config;
+}

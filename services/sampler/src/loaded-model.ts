@@ -1,0 +1,74 @@
+// One model version ready to generate: its ONNX Runtime session, tokenizer and context.
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createSession, type ExecutionProviderChoice, Generator } from '@gsil/inference';
+import type { LlamaConfig } from '@gsil/model';
+import { GsilTokenizer } from '@gsil/tokenizer';
+import type * as ort from 'onnxruntime-node';
+
+/** Files of a model version directory that the sampler reads. */
+export const MODEL_FILES = ['model.onnx', 'tokenizer.json', 'config.json'];
+
+export interface LoadedModel {
+  tokenizer: GsilTokenizer;
+  config: LlamaConfig;
+  /** Tokens of prompt plus completion the model can attend to. */
+  contextLength: number;
+  generator: Generator;
+  executionProvider: 'cuda' | 'webgpu' | 'cpu';
+  session: ort.InferenceSession;
+}
+
+export interface LoadOptions {
+  provider: ExecutionProviderChoice;
+  threads: number;
+  warn: (message: string) => void;
+  /** Told how many tokens each ONNX Runtime pass generates (one per batch row). */
+  onTokens?: (count: number) => void;
+}
+
+/**
+ * Counts generated tokens at the source: every pass of the decoder (prefill or decode
+ * step) produces the next token of each of its input_ids rows. The Generator has no step
+ * hook, and counting here also covers work that a cancelled request never returns.
+ */
+function countingSession(
+  session: ort.InferenceSession,
+  onTokens: (count: number) => void,
+): ort.InferenceSession {
+  const run = session.run.bind(session) as (...args: unknown[]) => Promise<unknown>;
+  return new Proxy(session, {
+    get(target, key, receiver) {
+      if (key !== 'run') return Reflect.get(target, key, receiver);
+      return async (feeds: Record<string, ort.Tensor>, ...rest: unknown[]) => {
+        const result = await run(feeds, ...rest);
+        onTokens(Number(feeds.input_ids?.dims[0] ?? 0));
+        return result;
+      };
+    },
+  });
+}
+
+export async function loadModelDir(dir: string, options: LoadOptions): Promise<LoadedModel> {
+  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as LlamaConfig;
+  const tokenizer = new GsilTokenizer(
+    await readFile(join(dir, 'tokenizer.json'), 'utf8'),
+    join(dir, 'tokenizer.json'),
+  );
+  const created = await createSession(join(dir, 'model.onnx'), {
+    executionProvider: options.provider,
+    intraOpThreads: options.threads,
+    warn: options.warn,
+  });
+  const session = options.onTokens
+    ? countingSession(created.session, options.onTokens)
+    : created.session;
+  return {
+    tokenizer,
+    config,
+    contextLength: config.max_position_embeddings,
+    generator: new Generator(session, config.vocab_size),
+    executionProvider: created.executionProvider,
+    session: created.session,
+  };
+}
