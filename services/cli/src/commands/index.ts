@@ -1,3 +1,4 @@
+import { setupCommand } from '@gsil/tfjs-native';
 import { type Command, Option } from 'commander';
 
 /** Repeatable option values accumulate into an array. */
@@ -120,11 +121,6 @@ export function registerCommands(program: Command): void {
     .argument('<dir>', 'folder holding the asset files')
     .action(async (dir: string) => (await import('./assets.ts')).assetsImportCommand(dir));
 
-  const setup = program.command('setup').description('Optional native backends');
-  setup
-    .command('tfjs-native')
-    .description('Build the native TF.js backend from a TensorFlow Python wheel')
-    .option('--wheel <file>', 'use this TensorFlow wheel instead of fetching one with pip')
-    .option('--gpu', 'build from a CUDA-enabled TensorFlow wheel')
-    .action(async (options) => (await import('./setup.ts')).setupTfjsNativeCommand(options));
+  // The native TF.js backend's own command (libs/tfjs-native), under `gsil setup`.
+  program.command('setup').description('Optional native backends').addCommand(setupCommand());
 }
