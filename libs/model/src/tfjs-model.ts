@@ -11,6 +11,12 @@ import { headDim, type LlamaConfig, parameterShapes, type Weights } from './conf
 // to 0 in float32, small enough that a fully masked row stays finite.
 const MASKED_SCORE = -1e9;
 
+/** Keys and values of earlier positions, per layer [nKv, length, headDim]; see decodeStep. */
+export interface KvCache {
+  length: number;
+  layers: Array<[tf.Tensor, tf.Tensor]>;
+}
+
 /** A batch for log-probability scoring; tensors are [batch, seqLen]. */
 export interface LogprobBatch {
   inputIds: tf.Tensor2D;
@@ -214,6 +220,78 @@ export class LlamaModel {
     return this.linear(merged as tf.Tensor2D, `${p}.self_attn.o_proj.weight`);
   }
 
+  /**
+   * One decoding step with a KV cache (inference only): feeds `token` at position
+   * `cache.length`, appends its keys and values, returns next-token logits [vocab].
+   */
+  decodeStep(token: number, cache: KvCache): tf.Tensor1D {
+    const { config } = this;
+    const hd = headDim(config);
+    const nHeads = config.num_attention_heads;
+    const nKv = config.num_key_value_heads;
+    const rep = nHeads / nKv;
+    const pos = cache.length;
+    if (pos >= config.max_position_embeddings) {
+      throw new Error(
+        `position ${pos} exceeds max_position_embeddings ${config.max_position_embeddings}`,
+      );
+    }
+    const result = tf.tidy(() => {
+      const embed = this.p('model.embed_tokens.weight') as tf.Tensor2D;
+      let x = tf.gather(embed, tf.tensor1d([token], 'int32')) as tf.Tensor2D; // [1, hidden]
+      const cos = this.cos.slice([pos, 0], [1, hd]);
+      const sin = this.sin.slice([pos, 0], [1, hd]);
+      const fresh: Array<[tf.Tensor, tf.Tensor]> = [];
+      for (let l = 0; l < config.num_hidden_layers; l++) {
+        const p = `model.layers.${l}`;
+        const h = this.rmsNorm(x, `${p}.input_layernorm.weight`);
+        // [1, n*hd] -> [n, 1, hd]
+        const heads = (t: tf.Tensor2D, n: number) => t.reshape([n, 1, hd]);
+        const q = this.rope(
+          heads(this.linear(h, `${p}.self_attn.q_proj.weight`), nHeads),
+          cos,
+          sin,
+        );
+        const kNew = this.rope(
+          heads(this.linear(h, `${p}.self_attn.k_proj.weight`), nKv),
+          cos,
+          sin,
+        );
+        const vNew = heads(this.linear(h, `${p}.self_attn.v_proj.weight`), nKv);
+        const past = cache.layers[l];
+        const k = past ? tf.concat([past[0], kNew], 1) : kNew; // [nKv, pos+1, hd]
+        const v = past ? tf.concat([past[1], vNew], 1) : vNew;
+        fresh.push([k, v]);
+        // Query heads of one KV group as rows: [nKv, rep, hd].
+        const scores = tf.mul(
+          tf.matMul(q.reshape([nKv, rep, hd]), k, false, true),
+          1 / Math.sqrt(hd),
+        );
+        const context = tf.matMul(tf.softmax(scores), v).reshape([1, nHeads * hd]) as tf.Tensor2D;
+        x = tf.add(x, this.linear(context, `${p}.self_attn.o_proj.weight`));
+        const h2 = this.rmsNorm(x, `${p}.post_attention_layernorm.weight`);
+        const gate = this.linear(h2, `${p}.mlp.gate_proj.weight`);
+        const up = this.linear(h2, `${p}.mlp.up_proj.weight`);
+        const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+        x = tf.add(x, this.linear(act, `${p}.mlp.down_proj.weight`));
+      }
+      const lmHead = config.tie_word_embeddings
+        ? this.p('model.embed_tokens.weight')
+        : this.p('lm_head.weight');
+      const logits = tf.matMul(
+        this.rmsNorm(x, 'model.norm.weight'),
+        lmHead as tf.Tensor2D,
+        false,
+        true,
+      );
+      return { logits: logits.reshape([-1]) as tf.Tensor1D, fresh };
+    });
+    for (const past of cache.layers) tf.dispose(past);
+    cache.layers = result.fresh;
+    cache.length = pos + 1;
+    return result.logits;
+  }
+
   // transformers' apply_rotary_pos_emb: x*cos + rotate_half(x)*sin, rotate_half(x) =
   // concat(-x[..., hd/2:], x[..., :hd/2]). x: [batch, heads, seqLen, hd].
   private rope(x: tf.Tensor, cos: tf.Tensor2D, sin: tf.Tensor2D): tf.Tensor {
@@ -235,9 +313,9 @@ export class LlamaModel {
 }
 
 /**
- * Greedy decoding by full recompute: each step runs the whole sequence so far and appends
- * the argmax token. Stops after `maxNewTokens` or at any of `stopIds` (not included).
- * Returns only the new tokens.
+ * Greedy decoding with a KV cache: feeds the prompt one token at a time, then appends the
+ * argmax token. Stops after `maxNewTokens`, at the context length, or at any of `stopIds`
+ * (not included). Returns only the new tokens.
  */
 export function greedyGenerate(
   model: LlamaModel,
@@ -245,18 +323,27 @@ export function greedyGenerate(
   maxNewTokens: number,
   stopIds: number[] = [],
 ): number[] {
-  const ids = [...promptIds];
-  const generated: number[] = [];
+  const cache: KvCache = { length: 0, layers: [] };
   const maxLen = model.config.max_position_embeddings;
-  for (let step = 0; step < maxNewTokens && ids.length < maxLen; step++) {
-    const next = tf.tidy(() => {
-      const logits = model.logits(tf.tensor2d([ids], [1, ids.length], 'int32'));
-      const last = logits.slice([0, ids.length - 1, 0], [1, 1, model.config.vocab_size]);
-      return last.reshape([-1]).argMax().dataSync()[0];
-    });
-    if (stopIds.includes(next)) break;
-    ids.push(next);
-    generated.push(next);
+  const generated: number[] = [];
+  try {
+    let logits: tf.Tensor1D | undefined;
+    for (const id of promptIds) {
+      logits?.dispose();
+      logits = model.decodeStep(id, cache);
+    }
+    while (logits && generated.length < maxNewTokens) {
+      const next = tf.tidy(() => logits!.argMax().dataSync()[0]);
+      logits.dispose();
+      logits = undefined;
+      if (stopIds.includes(next)) break;
+      generated.push(next);
+      if (cache.length >= maxLen) break;
+      logits = model.decodeStep(next, cache);
+    }
+    logits?.dispose();
+  } finally {
+    for (const past of cache.layers) tf.dispose(past);
   }
   return generated;
 }
