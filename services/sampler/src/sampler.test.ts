@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
-import { FinishReason } from '@gsil/contracts';
+import { FinishReason, GenerateRequest } from '@gsil/contracts';
 import { createSession, Generator } from '@gsil/inference';
 import { checkHealth, createLogger, type HealthStatus } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
@@ -118,5 +118,190 @@ describe('sampler service', () => {
     expect(c.text.trim()).toBe(PUBLISHED_SAMPLE.trim());
     // Log-probs of greedy tokens: each at most 0, the argmax of a confident model.
     expect(Math.max(...c.tokenLogprobs)).toBeLessThanOrEqual(0);
+  });
+});
+
+/** Prompt ids of a given length (real tokens, BOS first), for context-length cases. */
+function promptOfLength(length: number): number[] {
+  const story = tokenizer.encode('Once upon a time, there was a big dog named Max.');
+  return [1, ...Array.from({ length: length - 1 }, (_, i) => story[i % story.length])];
+}
+
+describe('streaming and batching', () => {
+  test('a completion streams back while the rest of the request is still generating', async () => {
+    // Near the context (512) the long prompt may generate only 12 tokens; the short one
+    // runs on for 200. If the server buffered, the first completion would come at the end.
+    const arrivals: Array<{ promptIndex: number; tokensSoFar: Promise<number> }> = [];
+    const { completions, error } = await generate(
+      client,
+      {
+        prompts: [text('Once upon a time'), tokens(promptOfLength(500))],
+        sampling: { maxNewTokens: 200 },
+      },
+      (c) =>
+        arrivals.push({
+          promptIndex: c.promptIndex,
+          tokensSoFar: scrapeCounter(sampler.metricsPort!, TOKENS_METRIC),
+        }),
+    );
+    expect(error).toBeNull();
+    const endTokens = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+
+    expect(arrivals.map((a) => a.promptIndex)).toEqual([1, 0]);
+    const long = completions.find((c) => c.promptIndex === 1)!;
+    expect(long.tokenIds).toHaveLength(12);
+    expect(long.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+    expect(long.promptTokenCount).toBe(500);
+    expect(completions.find((c) => c.promptIndex === 0)!.tokenIds).toHaveLength(200);
+    // When the first completion arrived, most of the short prompt's 200 tokens were not
+    // generated yet.
+    expect(endTokens - (await arrivals[0].tokensSoFar)).toBeGreaterThan(100);
+  });
+
+  test('the same seed gives the same tokens whatever the batch composition', async () => {
+    const sampling = { temperature: 1, topP: 0.9, maxNewTokens: 24, seed: 1234, numSamples: 2 };
+    const a = await generate(client, {
+      prompts: [text('The cat'), text('Once upon a time'), text('Tom had a red ball.')],
+      sampling,
+    });
+    // Other order, other batch-mates, another sample count, and a concurrent request.
+    const [b, other] = await Promise.all([
+      generate(client, {
+        prompts: [text('Once upon a time'), text('A little bird'), text('The cat')],
+        sampling: { ...sampling, numSamples: 3 },
+      }),
+      generate(client, { prompts: [text('Lily')], sampling: { ...sampling, numSamples: 4 } }),
+    ]);
+    expect(a.error).toBeNull();
+    expect(b.error).toBeNull();
+    expect(other.completions).toHaveLength(4);
+    const ids = (run: typeof a, promptIndex: number, sampleIndex: number) =>
+      run.completions.find((c) => c.promptIndex === promptIndex && c.sampleIndex === sampleIndex)!
+        .tokenIds;
+    for (const sampleIndex of [0, 1]) {
+      expect(ids(b, 2, sampleIndex)).toEqual(ids(a, 0, sampleIndex)); // "The cat"
+      expect(ids(b, 0, sampleIndex)).toEqual(ids(a, 1, sampleIndex)); // "Once upon a time"
+    }
+    // Samples differ from each other, and another seed changes them.
+    expect(ids(a, 0, 0)).not.toEqual(ids(a, 0, 1));
+    const c = await generate(client, {
+      prompts: [text('The cat')],
+      sampling: { ...sampling, seed: 5 },
+    });
+    expect(ids(c, 0, 0)).not.toEqual(ids(a, 0, 0));
+  });
+});
+
+describe('request errors', () => {
+  const expectError = async (
+    request: Parameters<typeof generate>[1],
+    code: number,
+    message: string,
+  ) => {
+    const { error } = await generate(client, request);
+    expect(error?.code).toBe(code);
+    expect(error?.details).toContain(message);
+  };
+
+  test('INVALID_ARGUMENT names the request field', async () => {
+    await expectError(
+      { prompts: [text('a'), text('b'), text('c'), tokens(promptOfLength(600))] },
+      status.INVALID_ARGUMENT,
+      'prompts[3]: 600 tokens exceed the context of 512',
+    );
+    await expectError(
+      { prompts: [text('a')], sampling: { numSamples: 5 } },
+      status.INVALID_ARGUMENT,
+      "sampling.num_samples: 5 exceeds this sampler's limit of 4",
+    );
+    await expectError(
+      { prompts: [text('a')], sampling: { maxNewTokens: 301 } },
+      status.INVALID_ARGUMENT,
+      "sampling.max_new_tokens: 301 exceeds this sampler's limit of 300",
+    );
+    await expectError(
+      { prompts: [tokens([1, 700])] },
+      status.INVALID_ARGUMENT,
+      'prompts[0].tokens.ids[1]: 700 is not a token id of this model (0 to 511)',
+    );
+    await expectError({ prompts: [] }, status.INVALID_ARGUMENT, 'prompts: is empty');
+    await expectError(
+      { model: { name: '', version: 'base' }, prompts: [text('a')] },
+      status.INVALID_ARGUMENT,
+      'model.name: is required',
+    );
+  });
+
+  test('NOT_FOUND for a version no source has', async () => {
+    await expectError(
+      { model: { name: 'stories260k', version: 'it9' }, prompts: [text('a')] },
+      status.NOT_FOUND,
+      'model stories260k@it9 not found',
+    );
+  });
+
+  test('RESOURCE_EXHAUSTED when a request exceeds the queue', async () => {
+    // 17 prompts x 4 samples = 68 sequences > maxQueuedSequences 64.
+    await expectError(
+      { prompts: Array.from({ length: 17 }, () => text('a')), sampling: { numSamples: 4 } },
+      status.RESOURCE_EXHAUSTED,
+      'request needs 68 sequences',
+    );
+  });
+});
+
+describe('cancellation and info', () => {
+  test('cancelling a call stops its generation', async () => {
+    const before = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+    // 16 rows x 300 tokens = 4800 tokens if nothing stopped it.
+    const call = client.generate(
+      GenerateRequest.fromPartial({
+        model: { name: 'stories260k', version: 'base' },
+        prompts: Array.from({ length: 4 }, (_, i) => text(`Story ${i}`)),
+        sampling: { temperature: 1, maxNewTokens: 300, numSamples: 4, stopTokenIds: [] },
+      }),
+    );
+    const ended = new Promise<number | undefined>((resolve) => {
+      call.on('error', (err: { code?: number }) => resolve(err.code));
+      call.on('end', () => resolve(undefined));
+    });
+    call.on('data', () => {});
+    // Wait until generation is under way, then cancel.
+    while ((await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC)) - before < 160) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    call.cancel();
+    expect(await ended).toBe(status.CANCELLED);
+
+    // The counter settles: two reads 200 ms apart agree, far below the uncancelled total.
+    let last = -1;
+    let now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+    for (let i = 0; i < 20 && now !== last; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      last = now;
+      now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+    }
+    expect(now).toBe(last);
+    expect(now - before).toBeLessThan(2400);
+
+    // The cancelled request's queue tickets were returned: a full-size request is admitted.
+    const full = await generate(client, {
+      prompts: Array.from({ length: 16 }, () => text('a')),
+      sampling: { numSamples: 4, maxNewTokens: 1 },
+    });
+    expect(full.error).toBeNull();
+    expect(full.completions).toHaveLength(64);
+  });
+
+  test('GetInfo reports loaded versions, provider, threads and limits', async () => {
+    const info = await getInfo(client);
+    expect(info).toEqual({
+      loadedModels: [{ name: 'stories260k', version: 'base' }],
+      executionProvider: 'cpu',
+      intraOpThreads: 1,
+      maxBatchSize: 8,
+      maxNewTokensLimit: 300,
+      maxSamplesPerPrompt: 4,
+    });
   });
 });
