@@ -1,62 +1,18 @@
 // The trainer's model store: immutable published versions under
 // <storeRoot>/<modelName>/<version>/ (config.json, model.safetensors, tokenizer.json,
-// generation_config.json, model.onnx). Samplers and ratio scorers pull them through
-// ExportModel, or read the folder directly when they share the volume.
+// generation_config.json, model.onnx, SHA256SUMS). Samplers and ratio scorers pull them
+// through ExportModel, or read the folder directly when they share the volume.
 
-import {
-  copyFileSync,
-  existsSync,
-  mkdirSync,
-  readdirSync,
-  renameSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelRef } from '@gsil/contracts';
-import { failedPrecondition, invalidArgument, notFound } from '@gsil/service-kit';
+import { checkModelRef, modelDir, refLabel, writeChecksums } from '@gsil/model-store';
+import { failedPrecondition, notFound } from '@gsil/service-kit';
 
-/** Names and versions become folder names: keep them to a safe alphabet. */
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
-
-/** Written last into a version folder; a folder without it is an interrupted publish. */
+/** Written last into a run's checkpoint folder; never copied into the store. */
 export const COMPLETE_MARKER = '.complete';
-
-export function checkModelRef(model: ModelRef | undefined): ModelRef {
-  if (!model?.name) throw invalidArgument('model.name', 'is required');
-  if (!model.version) throw invalidArgument('model.version', 'is required');
-  if (!SAFE_NAME.test(model.name)) {
-    throw invalidArgument(
-      'model.name',
-      `must match ${SAFE_NAME}; got ${JSON.stringify(model.name)}`,
-    );
-  }
-  if (!SAFE_NAME.test(model.version)) {
-    throw invalidArgument(
-      'model.version',
-      `must match ${SAFE_NAME}; got ${JSON.stringify(model.version)}`,
-    );
-  }
-  return model;
-}
-
-/**
- * Copies every file of `dir` (flat) into `targetDir` through a temporary folder renamed into
- * place, then marks it complete, so readers never see half a version.
- */
-export function copyDirAtomically(dir: string, targetDir: string): void {
-  const tmp = `${targetDir}.tmp-${process.pid}-${Date.now()}`;
-  rmSync(tmp, { recursive: true, force: true });
-  mkdirSync(tmp, { recursive: true });
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    if (entry.isFile() && entry.name !== COMPLETE_MARKER) {
-      copyFileSync(join(dir, entry.name), join(tmp, entry.name));
-    }
-  }
-  writeFileSync(join(tmp, COMPLETE_MARKER), '');
-  rmSync(targetDir, { recursive: true, force: true });
-  renameSync(tmp, targetDir);
-}
+/** Infix of a version folder being written; renamed away when complete. */
+const TMP_INFIX = '.tmp-';
 
 export class ModelStore {
   constructor(readonly root: string) {
@@ -64,26 +20,36 @@ export class ModelStore {
   }
 
   dirOf(model: ModelRef): string {
-    checkModelRef(model);
-    return join(this.root, model.name, model.version);
+    return modelDir(this.root, checkModelRef(model));
   }
 
+  /** A version exists once its folder does: publish renames it into place whole. */
   has(model: ModelRef): boolean {
-    return existsSync(join(this.dirOf(model), COMPLETE_MARKER));
+    return existsSync(this.dirOf(model));
   }
 
   /**
    * Publishes the checkpoint folder `checkpointDir` as `model`. Versions are immutable: a
    * second publish of the same version is a no-op (a resumed run re-publishing after a crash).
    */
-  publish(model: ModelRef, checkpointDir: string): string {
+  async publish(model: ModelRef, checkpointDir: string): Promise<string> {
     const target = this.dirOf(model);
     if (this.has(model)) return target;
     if (!existsSync(join(checkpointDir, 'model.onnx'))) {
-      throw failedPrecondition(`cannot publish ${model.name}/${model.version}: no model.onnx`);
+      throw failedPrecondition(
+        `cannot publish ${refLabel(model)}: ${checkpointDir} has no model.onnx`,
+      );
     }
-    mkdirSync(join(this.root, model.name), { recursive: true });
-    copyDirAtomically(checkpointDir, target);
+    const tmp = `${target}${TMP_INFIX}${process.pid}`;
+    rmSync(tmp, { recursive: true, force: true });
+    mkdirSync(tmp, { recursive: true });
+    for (const entry of readdirSync(checkpointDir, { withFileTypes: true })) {
+      if (entry.isFile() && entry.name !== COMPLETE_MARKER) {
+        copyFileSync(join(checkpointDir, entry.name), join(tmp, entry.name));
+      }
+    }
+    await writeChecksums(tmp);
+    renameSync(tmp, target);
     return target;
   }
 
@@ -94,18 +60,20 @@ export class ModelStore {
       .filter((m) => m.name === model.name)
       .map((m) => m.version);
     throw notFound(
-      `model ${model.name}/${model.version} is not published` +
+      `model ${refLabel(model)} is not published` +
         (versions.length ? `; published versions: ${versions.join(', ')}` : ''),
     );
   }
 
   list(): ModelRef[] {
     const models: ModelRef[] = [];
-    for (const name of readdirSync(this.root).sort()) {
-      const nameDir = join(this.root, name);
-      for (const version of readdirSync(nameDir).sort()) {
-        if (existsSync(join(nameDir, version, COMPLETE_MARKER))) models.push({ name, version });
-      }
+    const dirs = (path: string) =>
+      readdirSync(path, { withFileTypes: true })
+        .filter((e) => e.isDirectory() && !e.name.includes(TMP_INFIX))
+        .map((e) => e.name)
+        .sort();
+    for (const name of dirs(this.root)) {
+      for (const version of dirs(join(this.root, name))) models.push({ name, version });
     }
     return models;
   }

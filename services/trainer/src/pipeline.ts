@@ -207,8 +207,8 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
   });
 
   const publish = (version: string, stage: string, iteration: number) =>
-    timed(context, 'publish', stage, iteration, () => {
-      store.publish(modelRef(version), checkpointDir(runDir, version));
+    timed(context, 'publish', stage, iteration, async () => {
+      await store.publish(modelRef(version), checkpointDir(runDir, version));
       context.update({ latestModel: modelRef(version), stage, iteration });
     });
   const evaluate = async (dev: Demonstration[], version: string, stage: string, k: number) => {

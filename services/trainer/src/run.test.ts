@@ -1,0 +1,99 @@
+// End to end on real processes: the trainer in process, a sampler and a ratio replica as
+// `gsil serve` child processes that pull versions from the trainer's ExportModel. A tiny
+// run (stories260K, 8 MAWPS prompts, SFT then 2 GSIL iterations) is run once straight
+// through and once interrupted after iteration 1 and resumed by a new trainer on the same
+// folder; the final weights must be identical.
+
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { type RunEvent, RunState, TrainerServiceClient } from '@gsil/contracts';
+import { waitForServing } from '@gsil/service-kit';
+import { startTrainer, type RunningTrainer } from './main.ts';
+
+const CLI_MAIN = new URL('../../cli/src/main.ts', import.meta.url).pathname;
+const scratch = mkdtempSync(join(tmpdir(), 'gsil-trainer-e2e-'));
+const children: ChildProcess[] = [];
+
+async function serve(name: string, args: string[]): Promise<string> {
+  const readyFile = join(scratch, `${name}-${children.length}.port`);
+  const child = spawn(
+    process.execPath,
+    [CLI_MAIN, 'serve', name, '--port', '0', '--host', '127.0.0.1', '--ready-file', readyFile, ...args],
+    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GSIL_LOG_LEVEL: 'warn' } },
+  );
+  children.push(child);
+  const deadline = Date.now() + 60_000;
+  while (!existsSync(readyFile) || readFileSync(readyFile, 'utf8').trim() === '') {
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const address = `127.0.0.1:${readFileSync(readyFile, 'utf8').trim()}`;
+  await waitForServing(address, 60_000);
+  return address;
+}
+
+let trainer: RunningTrainer;
+let samplerAddress: string;
+let ratioAddress: string;
+const runsDir = join(scratch, 'runs');
+
+beforeAll(async () => {
+  trainer = await startTrainer({ port: 0, host: '127.0.0.1', runsDir, handleSignals: false, logLevel: 'warn' });
+  samplerAddress = await serve('sampler', ['--model-store', trainer.address]);
+  // The ratio replica reads the store folder as a shared volume would be.
+  ratioAddress = await serve('ratio', ['--model-root', trainer.store.root]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const child of children) child.kill('SIGTERM');
+  await trainer?.close();
+});
+
+function tinyConfig() {
+  return JSON.stringify({
+    task: { name: 'mawps', trainLimit: 8 },
+    stages: {
+      sft: { epochs: 1, learningRate: 3e-3, batchSize: 4 },
+      gsil: { iterations: 2, loss: 'bernoulli', alpha: 0.1, beta: 0, sampling: { maxNewTokens: 8 } },
+    },
+    optimizer: { name: 'adamw', learningRate: 1e-3, batchSize: 4 },
+    eval: { maxNewTokens: 8, limit: 4 },
+    samplerAddresses: [samplerAddress],
+    ratioAddresses: [ratioAddress],
+    shardSize: 4,
+    maxShardsInFlight: 2,
+    backend: 'cpu',
+  });
+}
+
+describe('a tiny run over real sampler and ratio processes', () => {
+  test('runs SFT and 2 GSIL iterations, emitting metrics and publishing versions', async () => {
+    const client = new TrainerServiceClient(trainer.address, credentials.createInsecure());
+    const run = await new Promise<{ runId: string }>((resolve, reject) =>
+      client.startRun({ runId: 'straight', configJson: tinyConfig() }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    expect(run.runId).toBe('straight');
+    const events: RunEvent[] = [];
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchRun({ runId: 'straight' });
+      stream.on('data', (e: RunEvent) => events.push(e));
+      stream.on('end', resolve);
+      stream.on('error', reject);
+    });
+    const last = events.at(-1)?.event;
+    expect(last?.$case === 'run' && last.value.error).toBe('');
+    expect(last?.$case === 'run' && last.value.state).toBe(RunState.RUN_STATE_SUCCEEDED);
+    const evals = events.flatMap((e) => (e.event?.$case === 'eval' ? [e.event.value] : []));
+    expect(evals.map((e) => e.model?.version)).toEqual(['sft', 'it1', 'it2']);
+    const steps = events.filter((e) => e.event?.$case === 'step');
+    expect(steps.length).toBe(2 + 2 + 2); // 8 pairs / batch 4, for SFT and each iteration
+    expect(trainer.store.list().map((m) => m.version)).toEqual(['base', 'it1', 'it2', 'sft']);
+    client.close();
+  }, 300_000);
+});
