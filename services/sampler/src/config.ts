@@ -1,7 +1,7 @@
 // The sampler's configuration: one validated schema. Values come from, lowest precedence
 // first, the defaults below, GSIL_SAMPLER_* environment variables and the options given to
 // startSampler (the CLI's flags).
-import { defineConfig } from '@gsil/service-kit';
+import { ConfigError, defineConfig } from '@gsil/service-kit';
 import { z } from 'zod';
 
 export const ENV_PREFIX = 'GSIL_SAMPLER_';
@@ -88,9 +88,9 @@ export function loadSamplerConfig(
   );
   const config = defineConfig(SamplerConfig, { envPrefix: ENV_PREFIX, env, overrides });
   if (config.maxNewTokens > config.maxNewTokensLimit) {
-    throw new Error(
+    throw new ConfigError([
       `maxNewTokens: received ${config.maxNewTokens}; must be at most maxNewTokensLimit (${config.maxNewTokensLimit})`,
-    );
+    ]);
   }
   return config;
 }
