@@ -72,13 +72,18 @@ export function sampleToken(
   const temperature = params.temperature ?? 1;
   if (temperature === 0) return argmax(logits, offset, vocab);
 
-  // 1. Tokens by descending logit (ties by id, so the order is deterministic).
-  const order = Array.from({ length: vocab }, (_, i) => i);
-  order.sort((x, y) => logits[offset + y] - logits[offset + x] || x - y);
+  // 1. Candidates by descending logit (ties by id, so the order is deterministic). Top-p
+  //    alone only needs the few most likely tokens; a full sort per row per step would
+  //    dominate decoding time at large batch.
   const topK = params.topK ?? 0;
-  let kept = topK > 0 ? Math.min(topK, vocab) : vocab;
+  const topP = params.topP ?? 1;
+  const order =
+    topK > 0 || topP >= 1
+      ? sortedIds(logits, offset, vocab)
+      : nucleusCandidates(logits, offset, vocab, temperature, topP);
+  let kept = topK > 0 ? Math.min(topK, order.length) : order.length;
 
-  // 2. Softmax at the temperature over the kept tokens.
+  // 2. Softmax at the temperature over the kept tokens (unnormalised weights).
   const max = logits[offset + order[0]];
   const probs = new Float64Array(kept);
   let sum = 0;
@@ -87,12 +92,13 @@ export function sampleToken(
     sum += probs[i];
   }
 
-  // 3. Nucleus: the shortest prefix whose mass reaches topP.
-  const topP = params.topP ?? 1;
+  // 3. Nucleus: the shortest prefix whose mass reaches topP, as a fraction of the mass
+  //    after top-k.
   if (topP < 1) {
+    const total = topK > 0 ? sum : fullMass(logits, offset, vocab, max, temperature);
     let mass = 0;
     for (let i = 0; i < kept; i++) {
-      mass += probs[i] / sum;
+      mass += probs[i] / total;
       if (mass >= topP) {
         kept = i + 1;
         break;
@@ -110,4 +116,53 @@ export function sampleToken(
     if (u < acc) return order[i];
   }
   return order[kept - 1];
+}
+
+function byLogitDesc(logits: Float32Array, offset: number) {
+  return (x: number, y: number) => logits[offset + y] - logits[offset + x] || x - y;
+}
+
+function sortedIds(logits: Float32Array, offset: number, vocab: number): number[] {
+  return Array.from({ length: vocab }, (_, i) => i).sort(byLogitDesc(logits, offset));
+}
+
+function fullMass(
+  logits: Float32Array,
+  offset: number,
+  vocab: number,
+  max: number,
+  temperature: number,
+) {
+  let total = 0;
+  for (let i = 0; i < vocab; i++) total += Math.exp((logits[offset + i] - max) / temperature);
+  return total;
+}
+
+/**
+ * The tokens whose logit is at least a threshold, lowered until their mass reaches topP:
+ * every token outside is less likely than every token inside, so the nucleus (a prefix of
+ * the descending order) lies within. Sorted by descending logit.
+ */
+function nucleusCandidates(
+  logits: Float32Array,
+  offset: number,
+  vocab: number,
+  temperature: number,
+  topP: number,
+): number[] {
+  let max = Number.NEGATIVE_INFINITY;
+  for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
+  const total = fullMass(logits, offset, vocab, max, temperature);
+  for (let gap = 2; ; gap *= 2) {
+    const threshold = max - gap * temperature;
+    const ids: number[] = [];
+    let mass = 0;
+    for (let i = 0; i < vocab; i++) {
+      if (logits[offset + i] >= threshold) {
+        ids.push(i);
+        mass += Math.exp((logits[offset + i] - max) / temperature);
+      }
+    }
+    if (mass >= topP * total || ids.length === vocab) return ids.sort(byLogitDesc(logits, offset));
+  }
 }

@@ -1,0 +1,130 @@
+// Generated tokens per second of the ONNX Runtime generator on stories260K: batch 1, 16 and
+// 64, 128 new tokens from [BOS], greedy and top-p 0.9, KV cache vs full recompute; and,
+// when Python has torch and transformers, the same workload through transformers generate
+// on the same weights, side by side.  Run: bun bench/sampler/generate.bench.ts
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import {
+  createSession,
+  emptyPast,
+  Generator,
+  int64Tensor,
+  type SamplingParams,
+  SequenceRng,
+  sampleToken,
+} from '@gsil/inference';
+import { importLlama2c, saveCheckpoint } from '@gsil/model';
+import type * as ort from 'onnxruntime-node';
+import { exportOnnx } from '../../libs/model/src/onnx/export.ts';
+
+const DATA = join(import.meta.dir, '../../../shared/data/stories260k');
+const NEW_TOKENS = 128;
+const BATCHES = [1, 16, 64];
+const MODES: Array<[string, SamplingParams]> = [
+  ['greedy', { temperature: 0 }],
+  ['top-p 0.9', { temperature: 1, topP: 0.9 }],
+];
+
+const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+const { session, executionProvider } = await createSession(exportOnnx(config, weights), {
+  executionProvider: 'auto',
+  // One thread per operator was fastest on the 2-core machine (ops here are tiny).
+  intraOpThreads: Number(process.env.GSIL_BENCH_THREADS ?? 1),
+});
+const generator = new Generator(session);
+
+async function cached(batch: number, params: SamplingParams): Promise<number> {
+  const requests = Array.from({ length: batch }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
+  const start = performance.now();
+  let tokens = 0;
+  for await (const c of generator.generate(requests, {
+    ...params,
+    maxNewTokens: NEW_TOKENS,
+    maxBatch: batch,
+  })) {
+    tokens += c.tokenIds.length;
+  }
+  return tokens / ((performance.now() - start) / 1000);
+}
+
+/** Decoding without a cache: every step runs the whole sequence again. */
+async function recompute(batch: number, params: SamplingParams): Promise<number> {
+  const vocab = config.vocab_size;
+  const rngs = Array.from({ length: batch }, (_, i) => new SequenceRng(0, 0, i));
+  const seqs = Array.from({ length: batch }, () => [1]);
+  const start = performance.now();
+  for (let step = 0; step < NEW_TOKENS; step++) {
+    const length = seqs[0].length;
+    const out: ort.InferenceSession.ReturnType = await session.run({
+      input_ids: int64Tensor(seqs.flat(), [batch, length]),
+      attention_mask: int64Tensor(new Array(batch * length).fill(1), [batch, length]),
+      position_ids: int64Tensor(
+        seqs.flatMap(() => Array.from({ length }, (_, t) => t)),
+        [batch, length],
+      ),
+      ...emptyPast(generator.layout, batch),
+    });
+    const logits = out.logits.data as Float32Array;
+    seqs.forEach((seq, b) => {
+      seq.push(sampleToken(logits, (b * length + length - 1) * vocab, vocab, params, rngs[b]));
+    });
+  }
+  return (batch * NEW_TOKENS) / ((performance.now() - start) / 1000);
+}
+
+function transformersFigures(): Map<string, number> | string {
+  const probe = spawnSync('python3', ['-c', 'import torch, transformers'], { encoding: 'utf8' });
+  if (probe.status !== 0) return 'python3 lacks torch or transformers';
+  const dir = mkdtempSync(join(tmpdir(), 'gsil-bench-'));
+  try {
+    saveCheckpoint(dir, { config, weights, tokenizerJson: '{}' });
+    const script = join(import.meta.dir, 'hf_generate.py');
+    const text = execFileSync(
+      'python3',
+      [script, dir, BATCHES.join(','), String(NEW_TOKENS), process.env.GSIL_BENCH_THREADS ?? '1'],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'ignore'],
+      },
+    );
+    const figures = new Map<string, number>();
+    for (const line of text.trim().split('\n')) {
+      const r = JSON.parse(line);
+      figures.set(`${r.batch}/${r.mode}/${r.cache}`, r.tokensPerSecond);
+    }
+    return figures;
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+await cached(4, { temperature: 0 }); // warm-up
+const rows: Array<{ batch: number; mode: string; cache: boolean; ort: number }> = [];
+for (const batch of BATCHES) {
+  for (const [mode, params] of MODES) {
+    rows.push({ batch, mode, cache: true, ort: await cached(batch, params) });
+    rows.push({ batch, mode, cache: false, ort: await recompute(batch, params) });
+  }
+}
+const hf = transformersFigures();
+console.log(`ONNX Runtime (${executionProvider}), ${NEW_TOKENS} new tokens, generated tokens/s`);
+if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
+console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');
+for (const r of rows) {
+  const ref =
+    typeof hf === 'string'
+      ? undefined
+      : hf.get(`${r.batch}/${r.mode}/${r.cache ? 'True' : 'False'}`);
+  console.log(
+    [
+      String(r.batch).padStart(5),
+      r.mode.padEnd(10),
+      (r.cache ? 'kv' : 'recompute').padEnd(9),
+      r.ort.toFixed(0).padStart(11),
+      (ref ? ref.toFixed(0) : '-').padStart(20),
+      (ref ? `${(r.ort / ref).toFixed(2)}x` : '-').padStart(18),
+    ].join('  '),
+  );
+}

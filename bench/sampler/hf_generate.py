@@ -1,0 +1,36 @@
+"""transformers generate on a checkpoint directory; prints one JSON line per workload.
+
+Usage: python3 hf_generate.py MODEL_DIR BATCHES NEW_TOKENS
+Same workload as generate.bench.ts: prompts of [BOS], exactly NEW_TOKENS new tokens.
+"""
+import json
+import sys
+import time
+
+import torch
+from transformers import LlamaForCausalLM
+
+model_dir, batches, new_tokens = sys.argv[1], [int(b) for b in sys.argv[2].split(",")], int(sys.argv[3])
+torch.manual_seed(0)
+torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
+for batch in batches:
+    for mode in ("greedy", "top-p 0.9"):
+        for cache in (True, False):
+            ids = torch.full((batch, 1), model.config.bos_token_id, dtype=torch.long)
+            kwargs = dict(
+                max_new_tokens=new_tokens,
+                min_new_tokens=new_tokens,
+                use_cache=cache,
+                pad_token_id=0,
+                do_sample=mode != "greedy",
+            )
+            if mode != "greedy":
+                kwargs.update(top_p=0.9, top_k=0, temperature=1.0)
+            with torch.inference_mode():
+                model.generate(ids, **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
+                start = time.perf_counter()
+                out = model.generate(ids, **kwargs)
+                seconds = time.perf_counter() - start
+            generated = (out.shape[1] - 1) * batch
+            print(json.dumps({"batch": batch, "mode": mode, "cache": cache, "tokensPerSecond": generated / seconds}), flush=True)
