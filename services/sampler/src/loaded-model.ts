@@ -17,6 +17,14 @@ export interface LoadedModel {
   generator: Generator;
   executionProvider: 'cuda' | 'webgpu' | 'cpu';
   session: ort.InferenceSession;
+  /**
+   * Marks the model in use by one request; the returned function ends the use. The
+   * session is released only once the model is unloaded and no request uses it, so an
+   * eviction never cuts a running generation short.
+   */
+  use(): () => void;
+  /** Releases the session now, or after the last request using it ends. */
+  unload(): Promise<void>;
 }
 
 export interface LoadOptions {
@@ -63,6 +71,13 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
   const session = options.onTokens
     ? countingSession(created.session, options.onTokens)
     : created.session;
+  let users = 0;
+  let unloaded = false;
+  let released: Promise<void> | null = null;
+  const releaseWhenIdle = () => {
+    if (unloaded && users === 0) released ??= created.session.release();
+    return released ?? Promise.resolve();
+  };
   return {
     tokenizer,
     config,
@@ -70,5 +85,19 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
     generator: new Generator(session, config.vocab_size),
     executionProvider: created.executionProvider,
     session: created.session,
+    use() {
+      users++;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        users--;
+        void releaseWhenIdle();
+      };
+    },
+    unload() {
+      unloaded = true;
+      return releaseWhenIdle();
+    },
   };
 }

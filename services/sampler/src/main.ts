@@ -79,7 +79,7 @@ export async function startSampler(
           err,
         );
       }),
-    unload: (model) => model.session.release(),
+    unload: (model) => model.unload(),
     logger,
   });
   const state: SamplerState = {

@@ -1,7 +1,7 @@
 // The sampler over real gRPC on a real socket, generating with the real stories260K
 // (converted at test time) in ONNX Runtime on the CPU.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { FinishReason, GenerateRequest } from '@gsil/contracts';
@@ -34,6 +34,8 @@ let healthBeforeSelfCheck: HealthStatus | null = null;
 
 beforeAll(async () => {
   root = makeModelRoot();
+  // A second version with the same files, to exercise eviction.
+  cpSync(join(root, 'stories260k/base'), join(root, 'stories260k/v2'), { recursive: true });
   tokenizer = GsilTokenizer.fromFile(join(root, 'stories260k/base/tokenizer.json'));
   sampler = await startSampler(
     {
@@ -48,6 +50,7 @@ beforeAll(async () => {
       maxNewTokensLimit: 300,
       maxSamplesPerPrompt: 4,
       maxQueuedSequences: 64,
+      maxResidentModels: 1,
     },
     {
       env: {},
@@ -303,5 +306,31 @@ describe('cancellation and info', () => {
       maxNewTokensLimit: 300,
       maxSamplesPerPrompt: 4,
     });
+  });
+
+  test('evicting a version does not cut short a request still using it', async () => {
+    // maxResidentModels is 1: loading v2 evicts base while base is generating.
+    const order: string[] = [];
+    const running = generate(client, {
+      prompts: Array.from({ length: 4 }, (_, i) => text(`Story ${i}`)),
+      sampling: { maxNewTokens: 200, temperature: 1, numSamples: 2 },
+    }).then((result) => {
+      order.push('base');
+      return result;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const v2 = await generate(client, {
+      model: { name: 'stories260k', version: 'v2' },
+      prompts: [text('Once upon a time')],
+      sampling: { maxNewTokens: 8 },
+    });
+    order.push('v2');
+    expect(v2.error).toBeNull();
+    const base = await running;
+    expect(base.error).toBeNull();
+    expect(order).toEqual(['v2', 'base']);
+    expect(base.completions).toHaveLength(8);
+    expect(base.completions[0].tokenIds.length).toBeGreaterThan(0);
+    expect((await getInfo(client)).loadedModels).toEqual([{ name: 'stories260k', version: 'v2' }]);
   });
 });

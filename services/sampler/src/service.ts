@@ -131,6 +131,7 @@ export function samplerImplementation(state: SamplerState) {
 
       // 2. Admission, and cancellation: a client cancel or deadline aborts the rows.
       const release = state.admission.admit(prompts.length * sampling.numSamples);
+      const endUse = model.use();
       const abort = new AbortController();
       const onCancel = () => abort.abort(new Error('call cancelled by the client or its deadline'));
       call.on('cancelled', onCancel);
@@ -175,6 +176,7 @@ export function samplerImplementation(state: SamplerState) {
         // Stops any group still running after another failed.
         if (!abort.signal.aborted) abort.abort(new Error('request finished'));
         release();
+        endUse();
       }
       logger.info(
         {
