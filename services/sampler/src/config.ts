@@ -48,7 +48,9 @@ export const SamplerConfig = z
     maxBatchSize: count(1)
       .max(4096)
       .default(32)
-      .describe('sequences decoded together in one batch, in sequences (default 32)'),
+      .describe(
+        'rows one request decodes together; concurrent requests each run their own batch, in sequences (default 32)',
+      ),
     maxNewTokens: count(1)
       .default(64)
       .describe('tokens generated per sample when a request gives 0, in tokens (default 64)'),
