@@ -13,8 +13,7 @@ import {
 } from '@gsil/contracts';
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
-// TODO: import from @gsil/model once its index re-exports ./onnx (owned by the model lib).
-import { exportOnnx } from '../../../libs/model/src/onnx/export.ts';
+import { exportOnnx } from '@gsil/model/onnx';
 
 export const DATA_DIR = join(import.meta.dir, '../../../../shared/data/stories260k');
 
