@@ -199,6 +199,7 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
     shardSize: config.shardSize,
     maxShardsInFlight: config.maxShardsInFlight,
     shardAttempts: config.shardAttempts,
+    shardRetryDelayMs: config.shardRetryDelayMs,
     requestTimeoutMs: config.requestTimeoutMs,
     signal: context.signal,
     requestPrefix,

@@ -15,6 +15,7 @@ export interface RemoteSettings {
   shardSize: number;
   maxShardsInFlight: number;
   shardAttempts: number;
+  shardRetryDelayMs: number;
   requestTimeoutMs: number;
   signal: AbortSignal;
   /** Prefix of every request id: retries of the same shard reuse its id. */
@@ -44,6 +45,7 @@ export async function scorePairs(
       replicaCount: settings.ratios.clients.length,
       maxInFlight: settings.maxShardsInFlight,
       attempts: settings.shardAttempts,
+      retryDelayMs: settings.shardRetryDelayMs,
       signal: settings.signal,
     },
     (shard, { shardIndex, replicaIndex, signal }) =>
@@ -95,6 +97,7 @@ export async function sampleAndScore(
       replicaCount: settings.samplers.clients.length,
       maxInFlight: settings.maxShardsInFlight,
       attempts: settings.shardAttempts,
+      retryDelayMs: settings.shardRetryDelayMs,
       signal: settings.signal,
     },
     (shard, { shardIndex, replicaIndex, signal }) =>
@@ -166,6 +169,7 @@ export async function evaluateDev(
       replicaCount: settings.samplers.clients.length,
       maxInFlight: settings.maxShardsInFlight,
       attempts: settings.shardAttempts,
+      retryDelayMs: settings.shardRetryDelayMs,
       signal: settings.signal,
     },
     async (shard, { shardIndex, replicaIndex, signal }) => {

@@ -121,8 +121,10 @@ export const RunConfigSchema = z
     shardSize: positiveInt().default(32),
     /** Sampler requests in flight at once across all replicas. Default 4. */
     maxShardsInFlight: positiveInt().default(4),
-    /** Attempts per shard (each on the next replica) before the run fails. Default 3. */
-    shardAttempts: positiveInt().default(3),
+    /** Attempts per shard (each on the next replica) before the run fails. Default 4. */
+    shardAttempts: positiveInt().default(4),
+    /** Wait before a shard's first retry, doubled for each further one, in ms. Default 500. */
+    shardRetryDelayMs: z.number().int().min(0).default(500),
     /** Deadline of one sampler or ratio request, in milliseconds. Default 600000. */
     requestTimeoutMs: positiveInt().default(600_000),
     /** TF.js backend: "auto" picks the fastest that loads. Default "auto". */

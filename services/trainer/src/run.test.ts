@@ -1,6 +1,6 @@
 // End to end on real processes: the trainer in process, a sampler and a ratio replica as
 // `gsil serve` child processes that pull versions from the trainer's ExportModel. A tiny
-// run (stories260K, 8 MAWPS prompts, SFT then 2 GSIL iterations) is run once straight
+// run (stories260K, 4 MAWPS prompts, SFT then 2 GSIL iterations) is run once straight
 // through and once interrupted after iteration 1 and resumed by a new trainer on the same
 // folder; the final weights must be identical.
 
@@ -22,8 +22,28 @@ async function serve(name: string, args: string[]): Promise<string> {
   const readyFile = join(scratch, `${name}-${children.length}.port`);
   const child = spawn(
     process.execPath,
-    [CLI_MAIN, 'serve', name, '--port', '0', '--host', '127.0.0.1', '--ready-file', readyFile, ...args],
-    { stdio: ['ignore', 'ignore', 'inherit'], env: { ...process.env, GSIL_LOG_LEVEL: 'warn' } },
+    [
+      CLI_MAIN,
+      'serve',
+      name,
+      '--port',
+      '0',
+      '--host',
+      '127.0.0.1',
+      '--ready-file',
+      readyFile,
+      ...args,
+    ],
+    {
+      stdio: ['ignore', 'ignore', 'inherit'],
+      // The sampler's version cache defaults to a shared temp folder; versions are
+      // immutable by name, so runs named alike in earlier test runs would be served stale.
+      env: {
+        ...process.env,
+        GSIL_LOG_LEVEL: 'warn',
+        GSIL_SAMPLER_CACHE_DIR: join(scratch, 'sampler-cache'),
+      },
+    },
   );
   children.push(child);
   const deadline = Date.now() + 60_000;
@@ -42,7 +62,13 @@ let ratioAddress: string;
 const runsDir = join(scratch, 'runs');
 
 beforeAll(async () => {
-  trainer = await startTrainer({ port: 0, host: '127.0.0.1', runsDir, handleSignals: false, logLevel: 'warn' });
+  trainer = await startTrainer({
+    port: 0,
+    host: '127.0.0.1',
+    runsDir,
+    handleSignals: false,
+    logLevel: 'warn',
+  });
   samplerAddress = await serve('sampler', ['--model-store', trainer.address]);
   // The ratio replica reads the store folder as a shared volume would be.
   ratioAddress = await serve('ratio', ['--model-root', trainer.store.root]);
@@ -55,10 +81,16 @@ afterAll(async () => {
 
 function tinyConfig() {
   return JSON.stringify({
-    task: { name: 'mawps', trainLimit: 8 },
+    task: { name: 'mawps', trainLimit: 4 },
     stages: {
       sft: { epochs: 1, learningRate: 3e-3, batchSize: 4 },
-      gsil: { iterations: 2, loss: 'bernoulli', alpha: 0.1, beta: 0, sampling: { maxNewTokens: 8 } },
+      gsil: {
+        iterations: 2,
+        loss: 'bernoulli',
+        alpha: 0.1,
+        beta: 0,
+        sampling: { maxNewTokens: 8 },
+      },
     },
     optimizer: { name: 'adamw', learningRate: 1e-3, batchSize: 4 },
     eval: { maxNewTokens: 8, limit: 4 },
@@ -66,7 +98,7 @@ function tinyConfig() {
     ratioAddresses: [ratioAddress],
     shardSize: 4,
     maxShardsInFlight: 2,
-    backend: 'cpu',
+    backend: 'wasm',
   });
 }
 
@@ -92,8 +124,64 @@ describe('a tiny run over real sampler and ratio processes', () => {
     const evals = events.flatMap((e) => (e.event?.$case === 'eval' ? [e.event.value] : []));
     expect(evals.map((e) => e.model?.version)).toEqual(['sft', 'it1', 'it2']);
     const steps = events.filter((e) => e.event?.$case === 'step');
-    expect(steps.length).toBe(2 + 2 + 2); // 8 pairs / batch 4, for SFT and each iteration
+    expect(steps.length).toBe(3); // 4 pairs in one batch of 4: SFT, it1, it2
     expect(trainer.store.list().map((m) => m.version)).toEqual(['base', 'it1', 'it2', 'sft']);
     client.close();
+  }, 300_000);
+
+  test('a run interrupted after iteration 1 and resumed by a new trainer ends with the same weights', async () => {
+    const port = trainer.port;
+    let client = new TrainerServiceClient(trainer.address, credentials.createInsecure());
+    await new Promise((resolve, reject) =>
+      client.startRun({ runId: 'resumed', configJson: tinyConfig() }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    // Stop the whole trainer as soon as iteration 1 is published (as a crash would).
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchRun({ runId: 'resumed' });
+      stream.on('data', (e: RunEvent) => {
+        if (
+          e.event?.$case === 'phase' &&
+          e.event.value.phase === 'publish' &&
+          e.event.value.iteration === 1
+        ) {
+          stream.cancel();
+          resolve();
+        }
+      });
+      stream.on('error', (err: { code?: number }) => (err.code === 1 ? undefined : reject(err)));
+      stream.on('end', () => reject(new Error('run ended before iteration 1 was published')));
+    });
+    client.close();
+    await trainer.close();
+    expect(existsSync(join(runsDir, 'resumed', 'checkpoints', 'it2', 'model.safetensors'))).toBe(
+      false,
+    );
+
+    // A new trainer on the same folder (and port, where the sampler pulls versions).
+    trainer = await startTrainer({
+      port,
+      host: '127.0.0.1',
+      runsDir,
+      handleSignals: false,
+      logLevel: 'warn',
+    });
+    client = new TrainerServiceClient(trainer.address, credentials.createInsecure());
+    const interrupted = trainer.runs.get('resumed');
+    expect(interrupted.state).toBe(RunState.RUN_STATE_CANCELLED);
+    await new Promise((resolve, reject) =>
+      client.startRun({ runId: 'resumed', configJson: '' }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    const finished = await trainer.runs.wait('resumed');
+    expect(finished.error).toBe('');
+    expect(finished.state).toBe(RunState.RUN_STATE_SUCCEEDED);
+    client.close();
+
+    const weights = (run: string) =>
+      readFileSync(join(runsDir, run, 'checkpoints', 'it2', 'model.safetensors'));
+    expect(weights('resumed').equals(weights('straight'))).toBe(true);
   }, 300_000);
 });

@@ -20,12 +20,29 @@ function cancelled(reason: unknown): GsilError {
   return new GsilError(status.CANCELLED, message, reason);
 }
 
+function abortableSleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(done, ms);
+    function done() {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    }
+    signal.addEventListener('abort', done);
+  });
+}
+
 export interface ShardOptions {
   /** Number of replicas; `call` receives an index in [0, replicaCount). */
   replicaCount: number;
   maxInFlight: number;
   /** Attempts per shard, each on the next replica, before the whole phase fails. */
   attempts: number;
+  /**
+   * Wait before the first retry of a shard, doubled for each further one: a replica that is
+   * restarting, or a channel in reconnect backoff, needs a moment. Default 0.
+   */
+  retryDelayMs?: number;
   signal?: AbortSignal;
 }
 
@@ -65,6 +82,9 @@ export async function runShards<S, R>(
     nextReplica = (nextReplica + 1) % options.replicaCount;
     for (let attempt = 0; attempt < options.attempts; attempt++) {
       const replicaIndex = (firstReplica + attempt) % options.replicaCount;
+      if (attempt > 0 && options.retryDelayMs) {
+        await abortableSleep(options.retryDelayMs * 2 ** (attempt - 1), inner.signal);
+      }
       if (inner.signal.aborted) throw cancelled(inner.signal.reason);
       try {
         const result = await call(shards[shardIndex], {
