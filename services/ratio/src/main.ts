@@ -3,7 +3,7 @@
 // root directory or pulled from the trainer's model store.
 
 import { PROTO_FILES, PROTO_ROOT, RatioServiceService } from '@gsil/contracts';
-import { createLogger, createMetricsRegistry, startServer } from '@gsil/service-kit';
+import { createLogger, createMetricsRegistry, type Logger, startServer } from '@gsil/service-kit';
 import { loadRatioConfig, type RatioConfig, type RatioOptions } from './config.ts';
 import { type ModelDirResolver, ModelRegistry, modelRootResolver } from './models.ts';
 import { ResultCache } from './result-cache.ts';
@@ -36,10 +36,20 @@ function resolverFor(config: RatioConfig): ModelDirResolver {
   return resolver;
 }
 
+/** What the embedding process may add to the configuration (tests, `gsil run`). */
+export interface RatioHooks {
+  /** Install SIGTERM/SIGINT handlers that close the server. Default true. */
+  handleSignals?: boolean;
+  /** Default: a JSON logger on stderr at GSIL_LOG_LEVEL. */
+  logger?: Logger;
+}
+
 /** Starts the ratio service; resolves once it is bound and SERVING. */
-export async function startRatio(options: RatioOptions & Record<string, unknown> = {}) {
+export async function startRatio(
+  options: RatioOptions & RatioHooks & Record<string, unknown> = {},
+): Promise<RunningRatio> {
   const config = loadRatioConfig(options);
-  const logger = createLogger('ratio');
+  const logger = options.logger ?? createLogger('ratio');
   const registry = createMetricsRegistry();
 
   const models = new ModelRegistry({
