@@ -12,14 +12,14 @@ import { selectBackend } from '@gsil/model';
 import { failedPrecondition } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
 import {
+  checkpointDir,
   hasCheckpoint,
   type ModelState,
   readCheckpoint,
-  checkpointDir,
   writeCheckpoint,
 } from './checkpoints.ts';
 import type { ModelStore } from './model-store.ts';
-import { type Pair, Policy, learningRateAt } from './policy.ts';
+import { learningRateAt, type Pair, Policy } from './policy.ts';
 import { RatioReplicas, SamplerReplicas } from './remote.ts';
 import {
   evaluateDev,

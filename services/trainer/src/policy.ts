@@ -2,9 +2,9 @@
 // gradient clipping and accumulation. One instance per stage or iteration, initialised from
 // the reference weights, so no optimizer state outlives a checkpoint.
 
-import * as tf from '@tensorflow/tfjs';
 import { gsilLoss, type LossKind, type StepMetrics } from '@gsil/gsil';
-import { LlamaModel, type LlamaConfig, type Weights } from '@gsil/model';
+import { type LlamaConfig, LlamaModel, type Weights } from '@gsil/model';
+import * as tf from '@tensorflow/tfjs';
 
 /** A (prompt, response) sequence; the response's tokens are the scored ones. */
 export interface Sequence {

@@ -9,10 +9,10 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
+import { credentials, status } from '@grpc/grpc-js';
 import { type RunEvent, RunState, TrainerServiceClient } from '@gsil/contracts';
 import { waitForServing } from '@gsil/service-kit';
-import { startTrainer, type RunningTrainer } from './main.ts';
+import { type RunningTrainer, startTrainer } from './main.ts';
 
 const CLI_MAIN = new URL('../../cli/src/main.ts', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'gsil-trainer-e2e-'));
@@ -184,4 +184,30 @@ describe('a tiny run over real sampler and ratio processes', () => {
       readFileSync(join(runsDir, run, 'checkpoints', 'it2', 'model.safetensors'));
     expect(weights('resumed').equals(weights('straight'))).toBe(true);
   }, 300_000);
+
+  test('rejects a bad config and unknown runs with the right status over gRPC', async () => {
+    const client = new TrainerServiceClient(trainer.address, credentials.createInsecure());
+    const startErr = await new Promise<{ code: number; details: string }>((resolve) =>
+      client.startRun(
+        {
+          runId: 'bad',
+          configJson: JSON.stringify({
+            samplerAddresses: ['x:1'],
+            ratioAddresses: ['y:1'],
+            optimizer: { name: 'sgd' },
+          }),
+        },
+        (err) => resolve(err as unknown as { code: number; details: string }),
+      ),
+    );
+    expect(startErr.code).toBe(status.INVALID_ARGUMENT);
+    expect(startErr.details).toBe(
+      'invalid run config: optimizer.name: got "sgd"; accepted values: "adamw", "rmsprop"',
+    );
+    const getErr = await new Promise<{ code: number }>((resolve) =>
+      client.getRun({ runId: 'nope' }, (err) => resolve(err as unknown as { code: number })),
+    );
+    expect(getErr.code).toBe(status.NOT_FOUND);
+    client.close();
+  });
 });

@@ -14,7 +14,7 @@ import {
 } from '@gsil/data';
 import { importLlama2c, loadCheckpoint } from '@gsil/model';
 import { invalidArgument } from '@gsil/service-kit';
-import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import { type GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type { ModelState } from './checkpoints.ts';
 import type { RunConfig } from './run-config.ts';
 

@@ -13,8 +13,8 @@ import type {
   StartRunRequest,
   WatchRunRequest,
 } from '@gsil/contracts';
-import { invalidArgument } from '@gsil/service-kit';
 import { checkModelRef, streamModelDir } from '@gsil/model-store';
+import { invalidArgument } from '@gsil/service-kit';
 import type { ModelStore } from './model-store.ts';
 import type { RunManager } from './run-manager.ts';
 
