@@ -47,7 +47,7 @@ export const RatioConfigSchema = z
       .min(1)
       .optional()
       .describe(
-        'where versions pulled from the model store are written. Default <os tmpdir>/gsil-ratio-models',
+        'where versions copied from modelRoot or pulled from modelStore are kept (sha256-checked). Default a fresh temporary folder per process, removed at shutdown',
       ),
     provider: z
       .enum(EXECUTION_PROVIDERS)

@@ -2,13 +2,21 @@
 // (prompt, response) pairs with ONNX Runtime under named model versions, found in a model
 // root directory or pulled from the trainer's model store.
 
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { PROTO_FILES, PROTO_ROOT, RatioServiceService } from '@gsil/contracts';
-import { createLogger, createMetricsRegistry, type Logger, startServer } from '@gsil/service-kit';
+import {
+  ConfigError,
+  createLogger,
+  createMetricsRegistry,
+  type Logger,
+  startServer,
+} from '@gsil/service-kit';
 import { loadRatioConfig, type RatioConfig, type RatioOptions } from './config.ts';
-import { type ModelDirResolver, ModelRegistry, modelRootResolver } from './models.ts';
+import { ModelRegistry } from './models.ts';
 import { ResultCache } from './result-cache.ts';
 import { createRatioService } from './service.ts';
-import { storeResolver } from './store.ts';
 
 export { loadRatioConfig, RatioConfigSchema } from './config.ts';
 
@@ -19,21 +27,11 @@ export interface RunningRatio {
   close(): Promise<void>;
 }
 
-function resolverFor(config: RatioConfig): ModelDirResolver {
-  const fromRoot = config.modelRoot ? modelRootResolver(config.modelRoot) : undefined;
-  const fromStore = config.modelStore ? storeResolver(config) : undefined;
-  if (fromRoot && fromStore) {
-    // The local root wins; the store fills in what it lacks.
-    return (name, version) => fromRoot(name, version).catch(() => fromStore(name, version));
-  }
-  const resolver = fromRoot ?? fromStore;
-  if (!resolver) {
-    throw new Error(
-      'modelRoot / modelStore: received neither; set --model-root <dir> (GSIL_RATIO_MODEL_ROOT) ' +
-        'or --model-store <host:port> (GSIL_RATIO_MODEL_STORE) so versions can be found',
-    );
-  }
-  return resolver;
+/** The folder pulled versions go to: the configured one, or a fresh temporary one. */
+function cacheDirFor(config: RatioConfig): { dir: string; temporary: boolean } {
+  if (config.cacheDir) return { dir: config.cacheDir, temporary: false };
+  // A fresh folder per process: a test or dev root may reuse a version label for new weights.
+  return { dir: mkdtempSync(join(tmpdir(), 'gsil-ratio-models-')), temporary: true };
 }
 
 /** What the embedding process may add to the configuration (tests, `gsil run`). */
@@ -52,8 +50,17 @@ export async function startRatio(
   const logger = options.logger ?? createLogger('ratio');
   const registry = createMetricsRegistry();
 
+  if (!config.modelRoot && !config.modelStore) {
+    throw new ConfigError([
+      'modelRoot / modelStore: received neither; set --model-root <dir> (GSIL_RATIO_MODEL_ROOT) ' +
+        'or --model-store <host:port> (GSIL_RATIO_MODEL_STORE) so model versions can be found',
+    ]);
+  }
+  const cacheDir = cacheDirFor(config);
   const models = new ModelRegistry({
-    resolveDir: resolverFor(config),
+    cacheDir: cacheDir.dir,
+    modelRoot: config.modelRoot,
+    modelStore: config.modelStore,
     provider: config.provider,
     threads: config.threads,
     maxLoadedModels: config.maxLoadedModels,
@@ -94,6 +101,7 @@ export async function startRatio(
       process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
       await server.shutdown();
       await models.close();
+      if (cacheDir.temporary) rmSync(cacheDir.dir, { recursive: true, force: true });
       resolveClosed();
     })();
     return closing;

@@ -2,7 +2,7 @@
 // the limits of each (name, version), loaded on the first request that names it and
 // evicted least-recently-used. Concurrent requests for the same version share one load.
 
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelRef } from '@gsil/contracts';
 import {
@@ -11,15 +11,18 @@ import {
   type ExecutionProviderChoice,
   scoreResponses,
 } from '@gsil/inference';
-import { GsilError, notFound, Status, unavailable } from '@gsil/service-kit';
+import {
+  DirectoryModelFetcher,
+  GrpcModelFetcher,
+  ModelCache,
+  type ModelFetcher,
+} from '@gsil/model-store';
+import { GsilError, Status, unavailable } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
 import type { Logger } from 'pino';
 import type { PairLimits } from './pairs.ts';
 import type { PairScore } from './result-cache.ts';
 import type { ScoringModel } from './scorer.ts';
-
-/** Finds the local directory of a version (model.onnx, config.json, tokenizer.json). */
-export type ModelDirResolver = (name: string, version: string) => Promise<string>;
 
 export interface LoadedModel extends ScoringModel {
   tokenizer: GsilTokenizer;
@@ -28,7 +31,12 @@ export interface LoadedModel extends ScoringModel {
 }
 
 export interface ModelRegistryOptions {
-  resolveDir: ModelDirResolver;
+  /** Local folder of pulled versions, <cacheDir>/<name>/<version>/. */
+  cacheDir: string;
+  /** A shared directory of versions to copy from, tried first. */
+  modelRoot?: string;
+  /** A trainer host:port whose ExportModel stream serves versions. */
+  modelStore?: string;
   provider: ExecutionProviderChoice;
   /** ONNX Runtime intra-op threads; 0 lets it choose. */
   threads: number;
@@ -36,8 +44,8 @@ export interface ModelRegistryOptions {
   logger: Logger;
 }
 
-// Names become path segments: no separators, no "." or "..".
-const SAFE_SEGMENT = /^(?!\.{1,2}$)[A-Za-z0-9._-]+$/;
+// Names become folder names: the model store's alphabet (libs/model-store layout.ts).
+const SAFE_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
 /** Checks a request's ModelRef; `field` is its name in the request, e.g. "policy". */
 export function checkModelRef(ref: ModelRef | undefined, field: string): ModelRef {
@@ -49,83 +57,56 @@ export function checkModelRef(ref: ModelRef | undefined, field: string): ModelRe
     if (!SAFE_SEGMENT.test(value)) {
       throw new GsilError(
         Status.INVALID_ARGUMENT,
-        `${field}.${key}: ${JSON.stringify(value)} is not a valid name (letters, digits, '.', '_', '-')`,
+        `${field}.${key}: ${JSON.stringify(value)} is not a valid name ` +
+          `(letters, digits, '.', '_', '-', starting with a letter or digit)`,
       );
     }
   }
-  return ref as ModelRef;
+  return { name: (ref as ModelRef).name, version: (ref as ModelRef).version };
 }
 
-/** A resolver over a directory root laid out as <root>/<name>/<version>/. */
-export function modelRootResolver(root: string): ModelDirResolver {
-  return async (name, version) => {
-    const dir = join(root, name, version);
-    if (!existsSync(join(dir, 'model.onnx'))) {
-      throw notFound(`model ${name}/${version} not found: no ${join(dir, 'model.onnx')}`);
-    }
-    return dir;
-  };
-}
-
+/**
+ * Loaded versions over libs/model-store's ModelCache: a version missing locally is copied
+ * from the model root or pulled from the trainer (sha256-checked; unknown everywhere is
+ * NOT_FOUND, a failing source UNAVAILABLE), then loaded; concurrent requests share one
+ * pull, and the least recently used version is unloaded beyond maxLoadedModels.
+ */
 export class ModelRegistry {
-  private readonly models = new Map<string, Promise<LoadedModel>>();
+  private readonly cache: ModelCache<LoadedModel>;
   /** The provider the latest session actually got ('auto' resolves to cuda or cpu). */
   executionProvider: string;
 
   constructor(private readonly options: ModelRegistryOptions) {
     this.executionProvider = options.provider;
-  }
-
-  /** Releases every loaded session (at shutdown). */
-  async close(): Promise<void> {
-    const loading = [...this.models.values()];
-    this.models.clear();
-    const settled = await Promise.allSettled(loading);
-    for (const s of settled) if (s.status === 'fulfilled') await s.value.session.session.release();
+    const fetchers: ModelFetcher[] = [];
+    if (options.modelRoot) fetchers.push(new DirectoryModelFetcher(options.modelRoot));
+    if (options.modelStore) fetchers.push(new GrpcModelFetcher(options.modelStore));
+    this.cache = new ModelCache<LoadedModel>({
+      root: options.cacheDir,
+      maxResident: options.maxLoadedModels,
+      fetchers,
+      load: (dir, ref) => this.load(dir, ref.name, ref.version),
+      unload: (model) => model.session.session.release(),
+      logger: options.logger,
+    });
   }
 
   /** Loaded versions, least recently used first. */
-  async loaded(): Promise<ModelRef[]> {
-    const settled = await Promise.allSettled(this.models.values());
-    return settled.flatMap((s) =>
-      s.status === 'fulfilled' ? [{ name: s.value.name, version: s.value.version }] : [],
-    );
+  loaded(): ModelRef[] {
+    return this.cache.residentRefs();
   }
 
   get(ref: ModelRef): Promise<LoadedModel> {
-    const key = `${ref.name}/${ref.version}`;
-    let model = this.models.get(key);
-    if (model) {
-      this.models.delete(key);
-      this.models.set(key, model);
-      return model;
-    }
-    model = this.load(ref.name, ref.version);
-    this.models.set(key, model);
-    // A failed load is not remembered: the next request tries again (the store may be back).
-    model.catch(() => {
-      if (this.models.get(key) === model) this.models.delete(key);
-    });
-    this.evict();
-    return model;
+    return this.cache.get(ref);
   }
 
-  private evict(): void {
-    while (this.models.size > this.options.maxLoadedModels) {
-      const [oldestKey, oldest] = this.models.entries().next().value as [
-        string,
-        Promise<LoadedModel>,
-      ];
-      this.models.delete(oldestKey);
-      // In-flight forward passes hold their own reference; release once loaded.
-      oldest.then((m) => m.session.session.release()).catch(() => undefined);
-      this.options.logger.info({ model: oldestKey }, 'model evicted');
-    }
+  /** Releases every loaded session (at shutdown). */
+  close(): Promise<void> {
+    return this.cache.close();
   }
 
-  private async load(name: string, version: string): Promise<LoadedModel> {
+  private async load(dir: string, name: string, version: string): Promise<LoadedModel> {
     const startMs = performance.now();
-    const dir = await this.options.resolveDir(name, version);
     let config: { vocab_size: number; max_position_embeddings: number };
     let tokenizer: GsilTokenizer;
     let session: CreatedSession;

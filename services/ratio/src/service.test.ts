@@ -235,13 +235,14 @@ describe('bad input', () => {
     await expectError(
       ratios({ reference: { name: '..', version: 'base' } }),
       INVALID_ARGUMENT,
-      "reference.name: \"..\" is not a valid name (letters, digits, '.', '_', '-')",
+      'reference.name: ".." is not a valid name ' +
+        "(letters, digits, '.', '_', '-', starting with a letter or digit)",
     );
     const err = await logProbs({
       model: { name: MODEL_NAME, version: 'it9' },
       pairs: [good],
     }).catch((e: ServiceError) => e);
     expect((err as ServiceError).code).toBe(NOT_FOUND);
-    expect((err as ServiceError).details).toStartWith('model stories260k/it9 not found');
+    expect((err as ServiceError).details).toStartWith('model stories260k@it9 not found');
   });
 });

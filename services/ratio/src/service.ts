@@ -108,7 +108,7 @@ export function createRatioService(deps: RatioServiceDeps) {
 
     async getInfo() {
       return {
-        loadedModels: await deps.models.loaded(),
+        loadedModels: deps.models.loaded(),
         executionProvider: deps.models.executionProvider,
         cacheEntries: deps.cache.size,
         cacheHits: deps.cache.hits,
