@@ -6,9 +6,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { importLlama2c, type LlamaConfig, saveCheckpoint, type Weights } from '@gsil/model';
+import { exportOnnx } from '@gsil/model/onnx';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
-// TODO: import from '@gsil/model' once its index exports exportOnnx.
-import { exportOnnx } from '../../../libs/model/src/onnx/export.ts';
 
 const DATA_DIR = new URL('../../../../shared/data/stories260k/', import.meta.url).pathname;
 export const STORIES_BIN = join(DATA_DIR, 'stories260K.bin');
