@@ -17,7 +17,7 @@ import {
 } from '@gsil/inference';
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import type * as ort from 'onnxruntime-node';
-import { exportOnnx } from '../../libs/model/src/onnx/export.ts';
+import { exportOnnx } from '@gsil/model/onnx';
 
 const DATA = join(import.meta.dir, '../../../shared/data/stories260k');
 const NEW_TOKENS = 128;
@@ -113,10 +113,7 @@ console.log(`ONNX Runtime (${executionProvider}), ${NEW_TOKENS} new tokens, gene
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
 console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');
 for (const r of rows) {
-  const ref =
-    typeof hf === 'string'
-      ? undefined
-      : hf.get(`${r.batch}/${r.mode}/${r.cache ? 'True' : 'False'}`);
+  const ref = typeof hf === 'string' ? undefined : hf.get(`${r.batch}/${r.mode}/${r.cache}`);
   console.log(
     [
       String(r.batch).padStart(5),
