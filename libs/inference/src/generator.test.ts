@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { importLlama2c } from '@gsil/model';
-// TODO: import from @gsil/model once its index re-exports ./onnx (owned by the model lib).
-import { exportOnnx } from '../../model/src/onnx/export.ts';
+import { exportOnnx } from '@gsil/model/onnx';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
 import {
