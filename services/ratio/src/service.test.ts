@@ -1,6 +1,8 @@
 // The ratio service over real gRPC on port 0, scoring with ONNX Runtime on stories260K
 // converted at test time into a temporary model root.
 
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import {
@@ -244,5 +246,44 @@ describe('bad input', () => {
     }).catch((e: ServiceError) => e);
     expect((err as ServiceError).code).toBe(NOT_FOUND);
     expect((err as ServiceError).details).toStartWith('model stories260k@it9 not found');
+  });
+
+  test('a version that cannot be pulled or loaded is UNAVAILABLE', async () => {
+    // A model.onnx that is not an ONNX graph: found, but loading fails.
+    const broken = join(modelRoot.root, MODEL_NAME, 'broken');
+    mkdirSync(broken, { recursive: true });
+    for (const file of ['config.json', 'tokenizer.json']) {
+      copyFileSync(join(modelRoot.root, MODEL_NAME, 'base', file), join(broken, file));
+    }
+    writeFileSync(join(broken, 'model.onnx'), 'not an onnx graph');
+    const err = await logProbs({ model: { name: MODEL_NAME, version: 'broken' }, pairs: [good] })
+      .then(() => null)
+      .catch((e: ServiceError) => e);
+    expect(err?.code).toBe(status.UNAVAILABLE);
+    expect(err?.details).toStartWith(`model ${MODEL_NAME}/broken could not be loaded`);
+
+    // A model store nobody listens on (port 1 on loopback refuses connections).
+    const storeOnly = await startRatio({
+      port: 0,
+      host: '127.0.0.1',
+      modelStore: '127.0.0.1:1',
+      handleSignals: false,
+      logger: createLogger('ratio', 'silent'),
+    });
+    const storeClient = new RatioServiceClient(
+      `127.0.0.1:${storeOnly.port}`,
+      credentials.createInsecure(),
+    );
+    try {
+      const request = { requestId: '', model: base, pairs: [good], perToken: false };
+      const pullErr = await new Promise<ServiceError | null>((resolve) =>
+        storeClient.logProbs(request, (e) => resolve(e)),
+      );
+      expect(pullErr?.code).toBe(status.UNAVAILABLE);
+      expect(pullErr?.details).toStartWith(`model ${MODEL_NAME}@base could not be pulled`);
+    } finally {
+      storeClient.close();
+      await storeOnly.close();
+    }
   });
 });
