@@ -28,6 +28,13 @@ export interface LoadedModel extends ScoringModel {
   tokenizer: GsilTokenizer;
   limits: PairLimits;
   session: CreatedSession;
+  /**
+   * Holds the session open until the returned function is called: a version evicted while
+   * a request still scores with it is released only after that request ends.
+   */
+  lease(): () => void;
+  /** Called by the cache on eviction; releases now or when the last lease ends. */
+  unload(): Promise<void>;
 }
 
 export interface ModelRegistryOptions {
@@ -86,7 +93,7 @@ export class ModelRegistry {
       maxResident: options.maxLoadedModels,
       fetchers,
       load: (dir, ref) => this.load(dir, ref.name, ref.version),
-      unload: (model) => model.session.session.release(),
+      unload: (model) => model.unload(),
       logger: options.logger,
     });
   }
@@ -150,6 +157,29 @@ export class ModelRegistry {
       );
     };
 
+    let leases = 0;
+    let evicted = false;
+    let released: Promise<void> | null = null;
+    const release = () => {
+      released ??= session.session.release();
+      return released;
+    };
+    const lease = () => {
+      if (evicted) throw unavailable(`model ${name}/${version} was just unloaded; retry`);
+      leases++;
+      let ended = false;
+      return () => {
+        if (ended) return;
+        ended = true;
+        leases--;
+        if (evicted && leases === 0) void release();
+      };
+    };
+    const unload = async () => {
+      evicted = true;
+      if (leases === 0) await release();
+    };
+
     this.options.logger.info(
       {
         model: `${name}/${version}`,
@@ -166,6 +196,8 @@ export class ModelRegistry {
       session,
       limits: { vocabSize: config.vocab_size, maxSequenceTokens: config.max_position_embeddings },
       forward,
+      lease,
+      unload,
     };
   }
 }

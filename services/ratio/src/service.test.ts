@@ -1,7 +1,7 @@
 // The ratio service over real gRPC on port 0, scoring with ONNX Runtime on stories260K
 // converted at test time into a temporary model root.
 
-import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
@@ -16,6 +16,7 @@ import {
 } from '@gsil/contracts';
 import { createLogger } from '@gsil/service-kit';
 import { type RunningRatio, startRatio } from './main.ts';
+import { ModelRegistry } from './models.ts';
 import {
   createTestModelRoot,
   MODEL_NAME,
@@ -284,6 +285,34 @@ describe('bad input', () => {
     } finally {
       storeClient.close();
       await storeOnly.close();
+    }
+  });
+});
+
+describe('model versions', () => {
+  test('a version evicted while leased keeps scoring until its lease ends', async () => {
+    const cacheDir = `${modelRoot.root}-evict-cache`;
+    const registry = new ModelRegistry({
+      cacheDir,
+      modelRoot: modelRoot.root,
+      provider: 'cpu',
+      threads: 1,
+      maxLoadedModels: 1,
+      logger: createLogger('ratio', 'silent'),
+    });
+    try {
+      const pair = { promptIds: [1, 403], responseIds: [407, 261, 2] };
+      const baseModel = await registry.get(base);
+      const endLease = baseModel.lease();
+      await registry.get(perturbed); // evicts base (one resident version)
+      expect(registry.loaded()).toEqual([perturbed]);
+      const [leased] = await baseModel.forward([pair]);
+      expect(leased.tokenCount).toBe(3);
+      endLease();
+      expect(() => baseModel.lease()).toThrow('was just unloaded; retry');
+    } finally {
+      await registry.close();
+      rmSync(cacheDir, { recursive: true, force: true });
     }
   });
 });

@@ -54,16 +54,21 @@ export function createRatioService(deps: RatioServiceDeps) {
   /** Tokenizes, checks and scores the pairs under one version. */
   async function score(ref: ModelRef, pairs: ScoringPair[], logger: Logger): Promise<PairScore[]> {
     const model = await deps.models.get(ref);
-    const tokenized = tokenizePairs(pairs, model.tokenizer, model.limits);
-    const startMs = performance.now();
-    const { scores, stats } = await scorePairs(model, tokenized, deps.cache, deps.batchLimits);
-    scoredTokens.inc(stats.computedTokens);
-    cacheHits.inc(stats.cacheHits);
-    logger.debug(
-      { model: `${ref.name}/${ref.version}`, ...stats, scoreMs: performance.now() - startMs },
-      'score',
-    );
-    return scores;
+    const endLease = model.lease();
+    try {
+      const tokenized = tokenizePairs(pairs, model.tokenizer, model.limits);
+      const startMs = performance.now();
+      const { scores, stats } = await scorePairs(model, tokenized, deps.cache, deps.batchLimits);
+      scoredTokens.inc(stats.computedTokens);
+      cacheHits.inc(stats.cacheHits);
+      logger.debug(
+        { model: `${ref.name}/${ref.version}`, ...stats, scoreMs: performance.now() - startMs },
+        'score',
+      );
+      return scores;
+    } finally {
+      endLease();
+    }
   }
 
   return {
