@@ -2,13 +2,13 @@
 // TF.js LlamaModel the trainer trains, the sampler's own token log-probs from greedy
 // generation, and the same pairs scored in other batch compositions.
 
-import { rmSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import * as tf from '@tensorflow/tfjs';
+import { rmSync } from 'node:fs';
 import { Generator } from '@gsil/inference';
 import { LlamaModel, selectBackend } from '@gsil/model';
 import { createLogger } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
+import * as tf from '@tensorflow/tfjs';
 import { type LoadedModel, ModelRegistry } from './models.ts';
 import { type TokenizedPair, tokenizePairs } from './pairs.ts';
 import { ResultCache } from './result-cache.ts';

@@ -1,9 +1,9 @@
 // The ratio service over real gRPC on port 0, scoring with ONNX Runtime on stories260K
 // converted at test time into a temporary model root.
 
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { copyFileSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { credentials, type ServiceError, status } from '@grpc/grpc-js';
 import {
   type LogProbsRequest,

@@ -12,8 +12,8 @@ import type {
   ScoringPair,
 } from '@gsil/contracts';
 import { callLogger, GsilError, Status } from '@gsil/service-kit';
-import { Counter, type Registry } from 'prom-client';
 import type { Logger } from 'pino';
+import { Counter, type Registry } from 'prom-client';
 import type { BatchLimits } from './batching.ts';
 import { checkModelRef, type ModelRegistry } from './models.ts';
 import { tokenizePairs } from './pairs.ts';
