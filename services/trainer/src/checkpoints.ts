@@ -7,9 +7,7 @@
 import { existsSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type LlamaConfig, loadCheckpoint, saveCheckpoint, type Weights } from '@gsil/model';
-// TODO: import from '@gsil/model' once its index re-exports the ONNX exporter (libs/model
-// is another engineer's folder).
-import { exportOnnx } from '../../../libs/model/src/onnx/export.ts';
+import { exportOnnx } from '@gsil/model/onnx';
 import { COMPLETE_MARKER } from './model-store.ts';
 
 export const ONNX_FILE = 'model.onnx';
