@@ -16,8 +16,8 @@ import {
   sampleToken,
 } from '@gsil/inference';
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
-import type * as ort from 'onnxruntime-node';
 import { exportOnnx } from '@gsil/model/onnx';
+import type * as ort from 'onnxruntime-node';
 
 const DATA = join(import.meta.dir, '../../../shared/data/stories260k');
 const NEW_TOKENS = 128;

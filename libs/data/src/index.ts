@@ -1,5 +1,5 @@
 export * from './batching';
+export * from './demonstrations';
 export * from './gsm8k';
 export * from './mawps';
 export * from './prompts';
-export * from './demonstrations';

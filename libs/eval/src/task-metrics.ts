@@ -23,7 +23,9 @@ export function taskMetrics(
     metrics.equation_match = m.equationMatch;
     metrics.unparsable_rate = m.unparsableRate;
   } else {
-    const m = gsm8kMetrics(dev.map((d, i) => ({ responseText: answers[i] ?? '', answer: d.answer! })));
+    const m = gsm8kMetrics(
+      dev.map((d, i) => ({ responseText: answers[i] ?? '', answer: d.answer! })),
+    );
     metrics.answer_accuracy = m.accuracy;
     metrics.extracted_rate = m.extractedRate;
   }

@@ -1,8 +1,8 @@
 import { describe, expect, test } from 'bun:test';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.ts';
 import { importLlama2c } from './llama2c.ts';
 import { greedyGenerate, LlamaModel } from './tfjs-model.ts';

@@ -1,9 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import type {
-  sendUnaryData,
   ServerUnaryCall,
   ServerWritableStream,
   ServiceDefinition,
+  sendUnaryData,
   UntypedServiceImplementation,
 } from '@grpc/grpc-js';
 import type { Logger } from 'pino';

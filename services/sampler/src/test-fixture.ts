@@ -12,8 +12,8 @@ import {
   SamplingParams,
 } from '@gsil/contracts';
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
-import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import { exportOnnx } from '@gsil/model/onnx';
+import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 
 export const DATA_DIR = join(import.meta.dir, '../../../../shared/data/stories260k');
 

@@ -39,5 +39,7 @@ export async function exportOnnxCommand(options: ExportOptions): Promise<void> {
   const { config, weights } = loadCheckpoint(options.model);
   const bytes = exportOnnx(config, weights);
   writeFileSync(options.out, bytes);
-  process.stderr.write(`gsil: wrote ${options.out} (${bytes.length} bytes) from ${dirname(options.out)}\n`);
+  process.stderr.write(
+    `gsil: wrote ${options.out} (${bytes.length} bytes) from ${dirname(options.out)}\n`,
+  );
 }

@@ -3,8 +3,8 @@
 // trainer's gRPC API, shows progress, and writes the run folder.
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { LocalServices } from '../local/service-processes.ts';
 import { buildRunConfig, type RunFlags } from '../local/recipe.ts';
+import { LocalServices } from '../local/service-processes.ts';
 import { watchRunToFolder } from '../local/watch.ts';
 
 export interface RunOptions extends RunFlags {
@@ -47,15 +47,19 @@ export async function runCommand(options: RunOptions): Promise<void> {
     let trainerAddress = options.trainer;
     if (!trainerAddress) {
       process.stderr.write('gsil: starting trainer, sampler and ratio services on loopback\n');
-      const trainer = await local.start('trainer', ['--runs-dir', `${outDir}/trainer`], log('trainer'));
+      const trainer = await local.start(
+        'trainer',
+        ['--runs-dir', `${outDir}/trainer`],
+        log('trainer'),
+      );
       trainerAddress = trainer.address;
     }
-    const samplerAddresses =
-      options.sampler ??
-      [(await local.start('sampler', ['--model-store', trainerAddress], log('sampler'))).address];
-    const ratioAddresses =
-      options.ratio ??
-      [(await local.start('ratio', ['--model-store', trainerAddress], log('ratio'))).address];
+    const samplerAddresses = options.sampler ?? [
+      (await local.start('sampler', ['--model-store', trainerAddress], log('sampler'))).address,
+    ];
+    const ratioAddresses = options.ratio ?? [
+      (await local.start('ratio', ['--model-store', trainerAddress], log('ratio'))).address,
+    ];
     process.stderr.write(
       `gsil: trainer ${trainerAddress}, sampler ${samplerAddresses.join(',')}, ` +
         `ratio ${ratioAddresses.join(',')}\n`,

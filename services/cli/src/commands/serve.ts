@@ -21,16 +21,31 @@ interface RunningService {
   closed: Promise<void>;
 }
 
+// Each service validates its options with its own schema (an enum such as `provider`
+// is checked there, with a message naming the flag), so plain strings pass through.
+type Loose<T> = T extends (options: infer O, ...rest: never[]) => unknown ? O : never;
+
 const SERVICES: Record<string, (options: ServeOptions) => Promise<RunningService>> = {
-  sampler: async (options) => (await import('../../../sampler/src/main.ts')).startSampler(options),
-  ratio: async (options) => (await import('../../../ratio/src/main.ts')).startRatio(options),
-  trainer: async (options) => (await import('../../../trainer/src/main.ts')).startTrainer(options),
+  sampler: async (options) => {
+    const { startSampler } = await import('../../../sampler/src/main.ts');
+    return startSampler(options as Loose<typeof startSampler>);
+  },
+  ratio: async (options) => {
+    const { startRatio } = await import('../../../ratio/src/main.ts');
+    return startRatio(options as Loose<typeof startRatio>);
+  },
+  trainer: async (options) => {
+    const { startTrainer } = await import('../../../trainer/src/main.ts');
+    return startTrainer(options as Loose<typeof startTrainer>);
+  },
 };
 
 export async function serveCommand(service: string, options: ServeOptions): Promise<void> {
   const start = SERVICES[service];
   if (!start) {
-    throw new Error(`unknown service '${service}'; expected one of ${Object.keys(SERVICES).join(', ')}`);
+    throw new Error(
+      `unknown service '${service}'; expected one of ${Object.keys(SERVICES).join(', ')}`,
+    );
   }
   const running = await start(options);
   if (options.exitWithParent) {

@@ -1,7 +1,8 @@
 // What a person at the terminal sees: a progress bar for the phase under way and one
 // summary line per step interval, iteration and evaluation.
-import { MultiBar, Presets, type SingleBar } from 'cli-progress';
+
 import type { RunEvent } from '@gsil/contracts';
+import { MultiBar, Presets, type SingleBar } from 'cli-progress';
 
 const STEP_LOG_INTERVAL = 10;
 

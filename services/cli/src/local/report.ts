@@ -1,8 +1,8 @@
 // summary.json and report.html of a run folder. Charts are drawn by ECharts on the
 // server side as SVG and inlined, so the report opens offline in any browser.
 import { writeFileSync } from 'node:fs';
-import * as echarts from 'echarts';
 import type { Run } from '@gsil/contracts';
+import * as echarts from 'echarts';
 
 type EventJson = Record<string, unknown> & { type?: string };
 
@@ -24,7 +24,12 @@ const WIDTH = 760;
 const HEIGHT = 320;
 
 function svgChart(option: echarts.EChartsOption): string {
-  const chart = echarts.init(null, null, { renderer: 'svg', ssr: true, width: WIDTH, height: HEIGHT });
+  const chart = echarts.init(null, null, {
+    renderer: 'svg',
+    ssr: true,
+    width: WIDTH,
+    height: HEIGHT,
+  });
   chart.setOption({ animation: false, ...option });
   const svg = chart.renderToSVGString();
   chart.dispose();
@@ -50,7 +55,11 @@ function lineChart(title: string, steps: EventJson[], fields: string[]): string 
 function evalChart(evals: StageEval[]): string {
   const names = ['answer_accuracy', 'equation_match', 'unparsable_rate'];
   return svgChart({
-    title: { text: 'Dev metrics after each stage (SFT vs GSIL)', left: 'center', textStyle: { fontSize: 14 } },
+    title: {
+      text: 'Dev metrics after each stage (SFT vs GSIL)',
+      left: 'center',
+      textStyle: { fontSize: 14 },
+    },
     legend: { top: 24 },
     grid: { top: 60, left: 60, right: 20, bottom: 40 },
     xAxis: { type: 'category', data: evals.map((e) => e.version) },
@@ -59,13 +68,20 @@ function evalChart(evals: StageEval[]): string {
       name,
       type: 'bar',
       data: evals.map((e) => e.metrics[name] ?? 0),
-      label: { show: true, position: 'top', formatter: (p: { value: unknown }) => Number(p.value).toFixed(3) },
+      label: {
+        show: true,
+        position: 'top',
+        formatter: (p: { value: unknown }) => Number(p.value).toFixed(3),
+      },
     })),
   });
 }
 
 function escapeHtml(text: string): string {
-  return text.replace(/[&<>"]/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!);
+  return text.replace(
+    /[&<>"]/g,
+    (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' })[c]!,
+  );
 }
 
 export function summarize(input: ReportInput) {
@@ -89,7 +105,8 @@ export function summarize(input: ReportInput) {
     state: run.state,
     error: run.error || undefined,
     finalModel: run.latestModel,
-    durationMs: run.finishedUnixMs && run.startedUnixMs ? run.finishedUnixMs - run.startedUnixMs : undefined,
+    durationMs:
+      run.finishedUnixMs && run.startedUnixMs ? run.finishedUnixMs - run.startedUnixMs : undefined,
     config: input.config,
     evals,
     iterations: iterations.map(({ type: _type, runId: _r, seq: _s, ...rest }) => rest),

@@ -37,8 +37,19 @@ export class LocalServices {
     const [command, prefix] = runtimeCommand();
     const child = spawn(
       command,
-      [...prefix, 'serve', name, '--port', '0', '--host', '127.0.0.1', '--ready-file', readyFile,
-        '--exit-with-parent', ...args],
+      [
+        ...prefix,
+        'serve',
+        name,
+        '--port',
+        '0',
+        '--host',
+        '127.0.0.1',
+        '--ready-file',
+        readyFile,
+        '--exit-with-parent',
+        ...args,
+      ],
       { stdio: ['pipe', logFile, logFile], env: process.env },
     );
     const exited = new Promise<never>((_, reject) =>
