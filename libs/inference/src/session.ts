@@ -1,11 +1,14 @@
 // Creates ONNX Runtime sessions, choosing the execution provider and reporting which one
 // actually runs (a CUDA request falls back to the CPU with a warning naming why).
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 export interface SessionOptions {
-  /** Which provider to use; 'auto' tries CUDA then CPU. Default 'auto'. */
+  /** Which provider to use; 'auto' tries CUDA (when its library is installed) then CPU. Default 'auto'. */
   executionProvider?: ExecutionProviderChoice;
   /** Threads for one operator; 0 lets ONNX Runtime decide. Default 0. */
   intraOpThreads?: number;
@@ -17,6 +20,26 @@ export interface CreatedSession {
   session: ort.InferenceSession;
   /** The provider the session was created with: 'cuda', 'webgpu' or 'cpu'. */
   executionProvider: 'cuda' | 'webgpu' | 'cpu';
+}
+
+/**
+ * Whether onnxruntime-node's CUDA provider library sits next to its native binding (the
+ * optional download puts it there). Without it ONNX Runtime prints an error line of its
+ * own before any fallback, so 'auto' checks first and stays silent on CPU-only machines.
+ */
+export function cudaProviderInstalled(): boolean {
+  try {
+    const require = createRequire(import.meta.url);
+    const root = dirname(dirname(require.resolve('onnxruntime-node')));
+    const binDir = join(root, 'bin', 'napi-v6', process.platform, process.arch);
+    const file =
+      process.platform === 'win32'
+        ? 'onnxruntime_providers_cuda.dll'
+        : 'libonnxruntime_providers_cuda.so';
+    return existsSync(join(binDir, file));
+  } catch {
+    return false;
+  }
 }
 
 export async function createSession(
@@ -36,7 +59,9 @@ export async function createSession(
       ? ort.InferenceSession.create(onnxPathOrBytes, { ...base, executionProviders: providers })
       : ort.InferenceSession.create(onnxPathOrBytes, { ...base, executionProviders: providers });
 
-  if (choice === 'cpu') return { session: await create(['cpu']), executionProvider: 'cpu' };
+  if (choice === 'cpu' || (choice === 'auto' && !cudaProviderInstalled())) {
+    return { session: await create(['cpu']), executionProvider: 'cpu' };
+  }
   const accelerator = choice === 'auto' ? 'cuda' : choice;
   try {
     return { session: await create([accelerator]), executionProvider: accelerator };

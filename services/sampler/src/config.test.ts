@@ -19,7 +19,7 @@ describe('sampler config', () => {
     expect(config).toMatchObject({
       port: 50051,
       provider: 'auto',
-      threads: 0,
+      threads: 1,
       maxBatchSize: 32,
       maxNewTokens: 64,
       maxNewTokensLimit: 1024,
