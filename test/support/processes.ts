@@ -2,7 +2,7 @@
 // their port through a ready file, and one-shot `gsil <command>` runs. Every child is
 // tracked so afterAll can stop whatever is still alive, even after a failed test.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { waitForServing } from '@gsil/service-kit';
 
@@ -37,6 +37,10 @@ function exitOf(child: ChildProcess): Promise<Exit> {
   );
 }
 
+function tail(path: string, chars = 4000): string {
+  return existsSync(path) ? readFileSync(path, 'utf8').slice(-chars) : '(no log)';
+}
+
 /**
  * Starts `gsil serve <name> --port 0 --ready-file <scratch>/<name>-<n>.port` and resolves
  * once the ready file names a port and the health service answers SERVING there.
@@ -46,7 +50,11 @@ export async function startService(
   args: string[],
   options: { scratchDir: string; env?: Record<string, string>; logFile?: number },
 ): Promise<ServiceProcess> {
-  const readyFile = join(options.scratchDir, `${name}-${tracked.length}.port`);
+  const id = `${name}-${tracked.length}`;
+  const readyFile = join(options.scratchDir, `${id}.port`);
+  // Service output (ONNX Runtime and TF.js banners included) goes to a file, shown on failure.
+  const logPath = join(options.scratchDir, `${id}.log`);
+  const logFile = options.logFile ?? openSync(logPath, 'a');
   const child = spawn(
     process.execPath,
     [
@@ -62,7 +70,7 @@ export async function startService(
     ].concat(args),
     {
       cwd: REPO_ROOT,
-      stdio: ['ignore', options.logFile ?? 'ignore', options.logFile ?? 'inherit'],
+      stdio: ['ignore', logFile, logFile],
       env: { ...process.env, GSIL_LOG_LEVEL: 'warn', ...options.env },
     },
   );
@@ -73,9 +81,9 @@ export async function startService(
   let port = 0;
   while (port === 0) {
     if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start-up (code ${child.exitCode})`);
+      throw new Error(`${name} exited during start-up (code ${child.exitCode}):\n${tail(logPath)}`);
     }
-    if (Date.now() > deadlineMs) throw new Error(`${name}: no ready file ${readyFile}`);
+    if (Date.now() > deadlineMs) throw new Error(`${name}: no ready file:\n${tail(logPath)}`);
     if (existsSync(readyFile)) port = Number(readFileSync(readyFile, 'utf8').trim()) || 0;
     if (port === 0) await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
   }
