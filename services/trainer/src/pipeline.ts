@@ -62,7 +62,7 @@ interface TrainState {
  * first checks that the trainer's own log-probabilities of the reference equal the ratio
  * service's (they come from the exported ONNX graph): a mismatch would silently bias r.
  */
-function trainStage(
+async function trainStage(
   context: RunContext,
   state: TrainState,
   reference: ModelState,
@@ -70,7 +70,8 @@ function trainStage(
   stage: string,
   iteration: number,
   settings: { kind: LossKind; epochs: number; learningRate: number; batchSize: number },
-): ModelState {
+): Promise<ModelState> {
+  const stageStart = performance.now();
   const { config } = context;
   const opt = config.optimizer;
   const policy = new Policy(reference.config, reference.weights, {
@@ -105,6 +106,9 @@ function trainStage(
         const start = performance.now();
         const result = policy.step(settings.kind, micro, loss, learningRate);
         const stepMs = performance.now() - start;
+        // A step is synchronous TF.js work: give the event loop a turn so that health
+        // checks, WatchRun streams and CancelRun are served during long stages.
+        await new Promise((resolve) => setImmediate(resolve));
         stageStep++;
         state.step++;
         sums.loss += result.loss;
@@ -149,7 +153,7 @@ function trainStage(
         meanRewardsGenerated: sums.rewardsGenerated / n,
         meanAccuracy: sums.accuracy / n,
         model: undefined,
-        durationMs: 0,
+        durationMs: performance.now() - stageStart,
       },
     });
     return { ...reference, weights: policy.exportWeights() };
@@ -277,6 +281,10 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
       refVersion = 'sft';
       await publish('sft', 'sft', 0);
       await evaluate(dev, 'sft', 'sft', 0);
+    } else if (!hasCheckpoint(runDir, 'it1')) {
+      // Without an SFT stage the starting point is the base model (often an SFT checkpoint
+      // of an earlier run): evaluate it, so GSIL is always compared with where it began.
+      await evaluate(dev, 'base', 'base', 0);
     }
 
     // 3. GSIL iterations: sample with the reference, score, train, checkpoint, publish, eval.

@@ -3,7 +3,7 @@
 // that uses both. Scoring of a shard starts as soon as its completions arrive.
 
 import type { Completion, ModelRef, ScoringPair } from '@gsil/contracts';
-import { gsm8kMetrics, mawpsMetrics, meanNll } from '@gsil/eval';
+import { taskMetrics } from '@gsil/eval';
 import type { RatioReplicas, SamplerReplicas } from './remote.ts';
 import type { SamplingConfig } from './run-config.ts';
 import { chunk, runShards } from './shards.ts';
@@ -195,22 +195,6 @@ export async function evaluateDev(
     },
   );
 
-  const metrics: Record<string, number> = {};
-  if (task === 'mawps') {
-    const m = mawpsMetrics(dev.map((d, i) => ({ equationText: texts[i] ?? '', row: d.mawps! })));
-    metrics.answer_accuracy = m.answerAccuracy;
-    metrics.equation_match = m.equationMatch;
-    metrics.unparsable_rate = m.unparsableRate;
-  } else {
-    const m = gsm8kMetrics(
-      dev.map((d, i) => ({ responseText: texts[i] ?? '', answer: d.answer! })),
-    );
-    metrics.answer_accuracy = m.accuracy;
-    metrics.extracted_rate = m.extractedRate;
-  }
   const { logps, tokenCounts } = await scorePairs(settings, model, dev, 'dev-nll');
-  const nll = meanNll(logps, tokenCounts);
-  metrics.dev_nll = nll.nllPerToken;
-  metrics.dev_perplexity = nll.perplexity;
-  return metrics;
+  return taskMetrics(task, dev, texts, logps, tokenCounts);
 }

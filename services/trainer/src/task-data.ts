@@ -4,30 +4,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { resolveAsset } from '@gsil/assets';
-import {
-  gsm8kExample,
-  loadGsm8kJsonl,
-  loadMawpsCsv,
-  type MawpsRow,
-  mawpsExample,
-  type PromptExample,
-} from '@gsil/data';
+import { type Demonstration, loadDemonstrations as loadTaskDemonstrations } from '@gsil/data';
 import { importLlama2c, loadCheckpoint } from '@gsil/model';
 import { invalidArgument } from '@gsil/service-kit';
 import { type GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type { ModelState } from './checkpoints.ts';
 import type { RunConfig } from './run-config.ts';
 
-/** One demonstration, tokenized: prompt = [BOS] + ids, response = ids + [EOS]. */
-export interface Demonstration {
-  id: string;
-  promptIds: number[];
-  responseIds: number[];
-  /** MAWPS only: what the evaluation needs to score an equation. */
-  mawps?: MawpsRow;
-  /** GSM8K only: the final answer. */
-  answer?: number;
-}
+export type { Demonstration } from '@gsil/data';
 
 export async function loadBaseModel(baseModel: string): Promise<ModelState> {
   if (existsSync(join(baseModel, 'config.json'))) {
@@ -55,16 +39,7 @@ async function taskFile(config: RunConfig, split: 'train' | 'dev'): Promise<stri
   return (await resolveAsset('gsm8k')).files[split === 'train' ? 'train.jsonl' : 'test.jsonl'];
 }
 
-function tokenize(example: PromptExample, tokenizer: GsilTokenizer, maxTokens: number) {
-  const promptIds = tokenizer.encodePrompt(example.promptText);
-  // Keep the prompt and as much of the response as fits the context; EOS stays last.
-  const responseIds = tokenizer.encodeResponse(example.responseText);
-  const room = Math.max(1, maxTokens - promptIds.length);
-  if (responseIds.length > room) responseIds.splice(room - 1, responseIds.length - room);
-  return { id: example.id, promptIds, responseIds };
-}
-
-/** Train or dev demonstrations of the task; `limit` 0 means all. */
+/** Train or dev demonstrations of the run's task; `limit` 0 means all. */
 export async function loadDemonstrations(
   config: RunConfig,
   split: 'train' | 'dev',
@@ -73,17 +48,5 @@ export async function loadDemonstrations(
   limit: number,
 ): Promise<Demonstration[]> {
   const path = await taskFile(config, split);
-  let out: Demonstration[];
-  if (config.task.name === 'mawps') {
-    out = loadMawpsCsv(path).map((row) => ({
-      ...tokenize(mawpsExample(row), tokenizer, maxTokens),
-      mawps: row,
-    }));
-  } else {
-    out = loadGsm8kJsonl(path).map((row) => ({
-      ...tokenize(gsm8kExample(row), tokenizer, maxTokens),
-      answer: row.answer,
-    }));
-  }
-  return limit > 0 ? out.slice(0, limit) : out;
+  return loadTaskDemonstrations(config.task.name, path, tokenizer, maxTokens, limit);
 }
