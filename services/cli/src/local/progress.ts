@@ -49,21 +49,31 @@ export class RunProgress {
       case 'step': {
         const s = body.value;
         if (s.step % STEP_LOG_INTERVAL !== 0) return;
-        const where = s.stage === 'sft' ? 'sft' : `it${s.iteration}`;
-        this.line(
-          `${where} step ${s.step} loss ${fmt(s.loss)} rewards real ${fmt(s.rewardsReal)} ` +
-            `gen ${fmt(s.rewardsGenerated)} acc ${fmt(s.accuracy, 2)} ` +
-            `${Math.round(s.tokensPerSecond)} tok/s`,
-        );
+        const speed = `${Math.round(s.tokensPerSecond)} tok/s, ${Math.round(s.stepMs)} ms/step`;
+        if (s.stage === 'sft') {
+          this.line(`sft step ${s.step} nll/token ${fmt(s.loss)} lr ${s.learningRate} ${speed}`);
+        } else {
+          this.line(
+            `it${s.iteration} step ${s.step} loss ${fmt(s.loss)} ` +
+              `(real ${fmt(s.lossReal)} gen ${fmt(s.lossGenerated)}) ` +
+              `rewards real ${fmt(s.rewardsReal)} gen ${fmt(s.rewardsGenerated)} ` +
+              `acc ${fmt(s.accuracy, 2)} ${speed}`,
+          );
+        }
         return;
       }
       case 'iteration': {
         const it = body.value;
-        this.line(
-          `== ${it.stage} ${it.iteration}: ${it.steps} steps, mean loss ${fmt(it.meanLoss)}, ` +
-            `rewards real ${fmt(it.meanRewardsReal)} gen ${fmt(it.meanRewardsGenerated)}, ` +
-            `acc ${fmt(it.meanAccuracy, 3)}, ${(it.durationMs / 1000).toFixed(1)} s`,
-        );
+        const seconds = `${(it.durationMs / 1000).toFixed(1)} s`;
+        if (it.stage === 'sft') {
+          this.line(`== sft: ${it.steps} steps, mean nll/token ${fmt(it.meanLoss)}, ${seconds}`);
+        } else {
+          this.line(
+            `== gsil iteration ${it.iteration}: ${it.steps} steps, mean loss ${fmt(it.meanLoss)}, ` +
+              `rewards real ${fmt(it.meanRewardsReal)} gen ${fmt(it.meanRewardsGenerated)}, ` +
+              `acc ${fmt(it.meanAccuracy, 3)}, ${seconds}`,
+          );
+        }
         return;
       }
       case 'eval': {
