@@ -27,7 +27,9 @@ export function registerCommands(program: Command): void {
     .option('--train <file>', 'training file in the recipe format (default: the resolved asset)')
     .option('--dev <file>', 'dev file in the recipe format (default: the resolved asset)')
     .option('--model <dir>', 'base model: a Hugging Face style directory (default stories260K)')
+    .option('--sft-epochs <n>', 'epochs of the SFT stage; 0 skips it', number('sft-epochs'))
     .option('--iterations <n>', 'GSIL iterations', number('iterations'))
+    .option('--lr <x>', 'peak learning rate of the GSIL updates', number('lr'))
     .addOption(
       new Option('--loss <name>', 'GSIL loss').choices([
         'bernoulli',

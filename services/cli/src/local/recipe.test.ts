@@ -1,5 +1,7 @@
 import { describe, expect, test } from 'bun:test';
-import { buildRunConfig, MAWPS_RECIPE, merge } from './recipe.ts';
+import { buildRunConfig, MAWPS_RECIPE, merge, type RunFlags } from './recipe.ts';
+
+type Json = Record<string, unknown>;
 
 describe('merge', () => {
   test('merges objects key by key and replaces everything else', () => {
@@ -36,6 +38,13 @@ describe('buildRunConfig', () => {
     expect(config.optimizer.learningRate).toBe(1e-5);
     expect(config.optimizer.name).toBe((MAWPS_RECIPE.optimizer as any).name);
     expect(config.seed).toBe(3);
+  });
+
+  test('--sft-epochs 0 drops the SFT stage, --sft-epochs N sets its epochs', () => {
+    const stages = (flags: RunFlags) => buildRunConfig(flags).stages as Record<string, unknown>;
+    expect(stages({ sftEpochs: 0 }).sft).toBeUndefined();
+    expect(stages({ sftEpochs: 0 }).gsil).toEqual((MAWPS_RECIPE.stages as Json).gsil);
+    expect((stages({ sftEpochs: 3 }).sft as Json).epochs).toBe(3);
   });
 
   test('--recipe gsm8k selects the GSM8K task', () => {

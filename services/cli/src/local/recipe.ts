@@ -8,7 +8,9 @@ export interface RunFlags {
   train?: string;
   dev?: string;
   model?: string;
+  sftEpochs?: number;
   iterations?: number;
+  lr?: number;
   loss?: string;
   alpha?: number;
   beta?: number;
@@ -95,7 +97,14 @@ export function buildRunConfig(flags: RunFlags, fileConfig: Json = {}): Json {
     };
   }
   if (flags.model) overrides.baseModel = flags.model;
+  if (flags.lr !== undefined) overrides.optimizer = { learningRate: flags.lr };
+  if (flags.sftEpochs !== undefined && flags.sftEpochs > 0) {
+    (overrides.stages as Json).sft = { epochs: flags.sftEpochs };
+  }
   if (flags.seed !== undefined) overrides.seed = flags.seed;
   if (flags.backend) overrides.backend = flags.backend;
-  return merge(config, overrides);
+  const merged = merge(config, overrides);
+  // --sft-epochs 0: no SFT stage; GSIL starts from the base model (say, an SFT checkpoint).
+  if (flags.sftEpochs === 0) delete (merged.stages as Json).sft;
+  return merged;
 }
