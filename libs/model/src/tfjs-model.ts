@@ -27,10 +27,12 @@ export interface LogprobBatch {
 }
 
 /**
- * Embedding lookup whose gradient is a dense one-hot matmul: tf.gather's gradient needs
- * UnsortedSegmentSum, which the WASM backend lacks.
+ * Embedding lookup. Where the backend has UnsortedSegmentSum (tf.gather's gradient: native
+ * TensorFlow, plain CPU) it is tf.gather; otherwise (WASM) the gradient is a dense one-hot
+ * matmul [n, vocab]^T x [n, hidden], which costs n * vocab * hidden multiply-adds.
  */
 function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
+  if (tf.getKernel('UnsortedSegmentSum', tf.getBackend())) return tf.gather(table, ids);
   const vocab = table.shape[0];
   const lookup = tf.customGrad((t, save) => {
     (save as (tensors: tf.Tensor[]) => void)([ids]);
@@ -45,12 +47,101 @@ function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
   return lookup(table) as tf.Tensor2D;
 }
 
+/**
+ * log(sum(exp(x))) over the last axis of [n, vocab], with the gradient written out as
+ * dy * softmax(x): three passes over the logits instead of backpropagating through each of
+ * max, sub, exp, sum and log.
+ */
+const logSumExpRows = tf.customGrad((x, save) => {
+  const logits = x as tf.Tensor2D;
+  const max = tf.max(logits, -1, true);
+  const lse = tf.add(tf.log(tf.sum(tf.exp(tf.sub(logits, max)), -1, true)), max); // [n, 1]
+  (save as (tensors: tf.Tensor[]) => void)([logits, lse]);
+  return {
+    value: lse.reshape([-1]),
+    gradFunc: (dy, saved) => tf.mul(tf.exp(tf.sub(saved[0], saved[1])), dy.reshape([-1, 1])),
+  };
+}) as (x: tf.Tensor2D) => tf.Tensor1D;
+
+/**
+ * softmax(q k^T + bias) v for q [batch, nKv, rep*seqLen, hd] (already scaled), k and v
+ * [batch, nKv, seqLen, hd], bias broadcastable to [batch, nHeads, seqLen, seqLen]. The
+ * gradient is written out as FlashAttention's backward pass does: with P the
+ * probabilities and O the output, dScores = P * (dP - rowsum(dO * O)), since rowsum(dP * P)
+ * equals rowsum(dO * O). That takes two passes over the [.., seqLen, seqLen] tensors where
+ * backpropagating through softmax takes four, and the bias add gets no backward op.
+ */
+function scaledDotAttention(
+  q: tf.Tensor4D,
+  k: tf.Tensor4D,
+  v: tf.Tensor4D,
+  bias: tf.Tensor,
+  nHeads: number,
+): tf.Tensor4D {
+  const [batch, nKv, rows] = q.shape;
+  const seqLen = k.shape[2];
+  const attend = tf.customGrad((qIn, kIn, vIn, save) => {
+    const scores = tf.matMul(qIn as tf.Tensor4D, kIn as tf.Tensor4D, false, true);
+    const probs = tf
+      .softmax(tf.add(scores.reshape([batch, nHeads, seqLen, seqLen]), bias))
+      .reshape([batch, nKv, rows, seqLen]);
+    const out = tf.matMul(probs, vIn as tf.Tensor4D);
+    (save as (tensors: tf.Tensor[]) => void)([
+      qIn as tf.Tensor,
+      kIn as tf.Tensor,
+      vIn as tf.Tensor,
+      probs,
+      out,
+    ]);
+    return {
+      value: out,
+      gradFunc: (dy, saved) => {
+        const [qS, kS, vS, p, o] = saved as tf.Tensor4D[];
+        const dOut = dy as tf.Tensor4D;
+        const dV = tf.matMul(p, dOut, true, false); // [batch, nKv, seqLen, hd]
+        const dP = tf.matMul(dOut, vS, false, true); // [batch, nKv, rows, seqLen]
+        const rowDot = tf.sum(tf.mul(dOut, o), -1, true); // [batch, nKv, rows, 1]
+        const dScores = tf.mul(p, tf.sub(dP, rowDot));
+        const dQ = tf.matMul(dScores, kS); // [batch, nKv, rows, hd]
+        const dK = tf.matMul(dScores, qS, true, false); // [batch, nKv, seqLen, hd]
+        return [dQ, dK, dV];
+      },
+    };
+  });
+  return attend(q, k, v) as tf.Tensor4D;
+}
+
+/**
+ * [width, width] block-diagonal matrix R with x R = rotate_half(x) for each head of `hd`
+ * columns: rotate_half(x) = concat(-x[hd/2:], x[:hd/2]). Entries are 0 and +-1, so the
+ * product is exact; one matmul replaces split, neg and concat (and their gradients).
+ */
+function rotateHalfMatrix(width: number, hd: number): tf.Tensor2D {
+  const half = hd / 2;
+  const r = new Float32Array(width * width);
+  for (let base = 0; base < width; base += hd) {
+    for (let i = 0; i < half; i++) {
+      r[(base + i + half) * width + base + i] = -1; // out[i] = -x[i + half]
+      r[(base + i) * width + base + i + half] = 1; // out[i + half] = x[i]
+    }
+  }
+  return tf.tensor2d(r, [width, width]);
+}
+
 export class LlamaModel {
   readonly config: LlamaConfig;
   private readonly params: Map<string, tf.Variable>;
   // [maxPositions, headDim] rotary tables, rotate-half layout (frequencies repeated twice).
   private readonly cos: tf.Tensor2D;
   private readonly sin: tf.Tensor2D;
+  // Training-path rotary tables tiled per head, [maxPositions, heads*headDim], for q and k
+  // in their projected [tokens, heads*headDim] layout; q's carry the 1/sqrt(headDim)
+  // attention scale so that the [batch, heads, seqLen, seqLen] scores need no extra pass.
+  private readonly ropeQ: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D };
+  private readonly ropeK: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D };
+  // Additive causal mask [maxPositions, maxPositions]: 0 on and below the diagonal,
+  // MASKED_SCORE above; each forward slices its [seqLen, seqLen] corner.
+  private readonly causalBias: tf.Tensor2D;
 
   private constructor(config: LlamaConfig, params: Map<string, tf.Variable>) {
     this.config = config;
@@ -71,6 +162,17 @@ export class LlamaModel {
     }
     this.cos = tf.tensor2d(cos, [positions, hd]);
     this.sin = tf.tensor2d(sin, [positions, hd]);
+    const tiled = (heads: number, scale: number) =>
+      tf.tidy(() => ({
+        cos: tf.tile(this.cos, [1, heads]).mul(scale) as tf.Tensor2D,
+        sin: tf.tile(this.sin, [1, heads]).mul(scale) as tf.Tensor2D,
+        rotate: rotateHalfMatrix(heads * hd, hd),
+      }));
+    this.ropeQ = tiled(config.num_attention_heads, 1 / Math.sqrt(hd));
+    this.ropeK = tiled(config.num_key_value_heads, 1);
+    this.causalBias = tf.tidy(() =>
+      tf.mul(tf.sub(1, tf.linalg.bandPart(tf.ones([positions, positions]), -1, 0)), MASKED_SCORE),
+    ) as tf.Tensor2D;
   }
 
   /** Creates variables from (a copy of) `weights`, validated against the config. */
@@ -102,6 +204,8 @@ export class LlamaModel {
     for (const v of this.params.values()) v.dispose();
     this.cos.dispose();
     this.sin.dispose();
+    tf.dispose([...Object.values(this.ropeQ), ...Object.values(this.ropeK)]);
+    this.causalBias.dispose();
   }
 
   private p(name: string): tf.Variable {
@@ -128,16 +232,29 @@ export class LlamaModel {
   tokenLogprobs(inputIds: tf.Tensor2D, attentionMask?: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const [batch, seqLen] = inputIds.shape;
-      const vocab = this.config.vocab_size;
-      const logits = this.logits(inputIds, attentionMask).slice(
-        [0, 0, 0],
-        [batch, seqLen - 1, vocab],
-      );
-      const logProbs = tf.logSoftmax(logits); // [batch, seqLen-1, vocab]
-      const targets = inputIds.slice([0, 1], [batch, seqLen - 1]);
-      // Pick the target's log-probability with a one-hot product: differentiable everywhere.
-      const picked = tf.sum(tf.mul(logProbs, tf.oneHot(targets.toInt(), vocab)), -1);
-      return picked as tf.Tensor2D;
+      const hiddenSize = this.config.hidden_size;
+      // The last position predicts nothing: drop it before the vocabulary projection.
+      const hidden = this.hiddenStates(inputIds, attentionMask)
+        .reshape([batch, seqLen, hiddenSize])
+        .slice([0, 0, 0], [batch, seqLen - 1, hiddenSize])
+        .reshape([-1, hiddenSize]) as tf.Tensor2D; // [batch*(seqLen-1), hidden]
+      const lmHead = (
+        this.config.tie_word_embeddings
+          ? this.p('model.embed_tokens.weight')
+          : this.p('lm_head.weight')
+      ) as tf.Tensor2D;
+      const targets = inputIds
+        .slice([0, 1], [batch, seqLen - 1])
+        .reshape([-1])
+        .toInt() as tf.Tensor1D;
+      // log p(target) = logit(target) - logsumexp(logits); the target's logit is the dot
+      // product of the hidden state with the target's lm_head row, [n, hidden] instead of
+      // a one-hot product over [n, vocab].
+      const targetLogits = tf.sum(tf.mul(hidden, embedLookup(lmHead, targets)), -1);
+      const logits = tf.matMul(hidden, lmHead, false, true); // [n, vocab]
+      return tf
+        .sub(targetLogits, logSumExpRows(logits as tf.Tensor2D))
+        .reshape([batch, seqLen - 1]) as tf.Tensor2D;
     });
   }
 
@@ -165,20 +282,28 @@ export class LlamaModel {
     let x = embedLookup(embed, inputIds.reshape([-1]).toInt() as tf.Tensor1D);
 
     // [batch, 1, seqLen, seqLen]: causal, plus padded keys when a mask is given.
-    const causal = tf.linalg.bandPart(tf.ones([seqLen, seqLen]), -1, 0);
-    let bias = tf.mul(tf.sub(1, causal), MASKED_SCORE).reshape([1, 1, seqLen, seqLen]);
+    let bias: tf.Tensor = this.causalBias
+      .slice([0, 0], [seqLen, seqLen])
+      .reshape([1, 1, seqLen, seqLen]);
     if (attentionMask) {
       const keyBias = tf.mul(tf.sub(1, attentionMask.toFloat()), MASKED_SCORE);
       bias = tf.add(bias, keyBias.reshape([batch, 1, 1, seqLen]));
     }
-    const hd = headDim(config);
-    const cos = this.cos.slice([0, 0], [seqLen, hd]);
-    const sin = this.sin.slice([0, 0], [seqLen, hd]);
+    const rope = (table: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D }) => {
+      const width = table.cos.shape[1];
+      return {
+        cos: table.cos.slice([0, 0], [seqLen, width]),
+        sin: table.sin.slice([0, 0], [seqLen, width]),
+        rotate: table.rotate,
+      };
+    };
+    const ropeQ = rope(this.ropeQ);
+    const ropeK = rope(this.ropeK);
 
     for (let l = 0; l < config.num_hidden_layers; l++) {
       const p = `model.layers.${l}`;
       const h = this.rmsNorm(x, `${p}.input_layernorm.weight`);
-      x = tf.add(x, this.attention(h, p, batch, seqLen, bias, cos, sin));
+      x = tf.add(x, this.attention(h, p, batch, seqLen, bias, ropeQ, ropeK));
       const h2 = this.rmsNorm(x, `${p}.post_attention_layernorm.weight`);
       const gate = this.linear(h2, `${p}.mlp.gate_proj.weight`);
       const up = this.linear(h2, `${p}.mlp.up_proj.weight`);
@@ -195,27 +320,38 @@ export class LlamaModel {
     batch: number,
     seqLen: number,
     bias: tf.Tensor,
-    cos: tf.Tensor2D,
-    sin: tf.Tensor2D,
+    ropeQ: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D },
+    ropeK: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D },
   ): tf.Tensor2D {
     const { config } = this;
     const nHeads = config.num_attention_heads;
     const nKv = config.num_key_value_heads;
     const hd = headDim(config);
-    // [batch*seqLen, n*hd] -> [batch, n, seqLen, hd]
-    const heads = (t: tf.Tensor2D, n: number) =>
-      t.reshape([batch, seqLen, n, hd]).transpose([0, 2, 1, 3]);
-    const q = this.rope(heads(this.linear(h, `${p}.self_attn.q_proj.weight`), nHeads), cos, sin);
-    const k = this.rope(heads(this.linear(h, `${p}.self_attn.k_proj.weight`), nKv), cos, sin);
+    // Rotary embedding in the projected layout [batch, seqLen, n*hd]: x*cos + (x R)*sin.
+    const rotary = (
+      t: tf.Tensor2D,
+      table: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D },
+    ) => {
+      const rotated = tf.matMul(t, table.rotate).reshape([batch, seqLen, -1]);
+      return tf.add(tf.mul(t.reshape([batch, seqLen, -1]), table.cos), tf.mul(rotated, table.sin));
+    };
+    // [batch, seqLen, n*hd] -> [batch, n, seqLen, hd]
+    const heads = (t: tf.Tensor, n: number) =>
+      t.reshape([batch, seqLen, n, hd]).transpose([0, 2, 1, 3]) as tf.Tensor4D;
+    // q is already scaled by 1/sqrt(hd) through its rotary table.
+    const q = heads(rotary(this.linear(h, `${p}.self_attn.q_proj.weight`), ropeQ), nHeads);
+    const k = heads(rotary(this.linear(h, `${p}.self_attn.k_proj.weight`), ropeK), nKv);
     const v = heads(this.linear(h, `${p}.self_attn.v_proj.weight`), nKv);
     // Grouped-query attention without copying K and V: query heads j*rep .. j*rep+rep-1
     // share KV head j, so view q as [batch, nKv, rep*seqLen, hd] against [batch, nKv, seqLen, hd].
     const rep = nHeads / nKv;
-    const qGrouped = q.reshape([batch, nKv, rep * seqLen, hd]);
-    const rawScores = tf.matMul(qGrouped, k, false, true).reshape([batch, nHeads, seqLen, seqLen]);
-    const scores = tf.add(tf.mul(rawScores, 1 / Math.sqrt(hd)), bias);
-    const probs = tf.softmax(scores).reshape([batch, nKv, rep * seqLen, seqLen]);
-    const context = tf.matMul(probs, v).reshape([batch, nHeads, seqLen, hd]);
+    const qGrouped = q.reshape([batch, nKv, rep * seqLen, hd]) as tf.Tensor4D;
+    const context = scaledDotAttention(qGrouped, k, v, bias, nHeads).reshape([
+      batch,
+      nHeads,
+      seqLen,
+      hd,
+    ]);
     const merged = context.transpose([0, 2, 1, 3]).reshape([batch * seqLen, nHeads * hd]);
     return this.linear(merged as tf.Tensor2D, `${p}.self_attn.o_proj.weight`);
   }
