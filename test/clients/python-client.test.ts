@@ -4,9 +4,9 @@
 // grpcio and grpcio-tools (the rest of the suite never needs Python).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { delimiter, join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import {
   type Completion,
@@ -43,11 +43,26 @@ interface PythonObservation {
   finish_reason: string;
 }
 
-const probe = spawnSync('python3', ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
-const skipReason =
-  probe.status === 0
-    ? ''
-    : `python3 with grpcio and grpcio-tools not available (${(probe.error?.message ?? probe.stderr).trim()})`;
+/**
+ * The first python3 that has grpcio and grpcio-tools: $GSIL_TEST_PYTHON, else each python3
+ * along PATH in order (nx puts its runtime's folder, often /usr/bin, ahead of pyenv shims).
+ */
+function findPython(): { python: string; skipReason: string } {
+  const pathDirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
+  const candidates = process.env.GSIL_TEST_PYTHON
+    ? [process.env.GSIL_TEST_PYTHON]
+    : [...new Set(pathDirs.map((dir) => join(dir, 'python3')).filter((p) => existsSync(p)))];
+  const failures: string[] = [];
+  for (const python of candidates) {
+    const probe = spawnSync(python, ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
+    if (probe.status === 0) return { python, skipReason: '' };
+    failures.push(`${python}: ${(probe.error?.message ?? probe.stderr).trim().split('\n').at(-1)}`);
+  }
+  const tried = failures.length > 0 ? failures.join('; ') : 'no python3 on PATH';
+  return { python: '', skipReason: `no python3 with grpcio and grpcio-tools (${tried})` };
+}
+
+const { python, skipReason } = findPython();
 if (skipReason) console.log(`skipping the Python client test: ${skipReason}`);
 
 const scratch = mkdtempSync(join(tmpdir(), 'gsil-python-client-'));
@@ -95,7 +110,7 @@ describe.skipIf(skipReason !== '')('Python gRPC client', () => {
     mkdirSync(stubsDir);
     const protos = readdirSync(join(REPO_ROOT, 'proto/gsil/v1')).map((f) => `gsil/v1/${f}`);
     const protoc = spawnSync(
-      'python3',
+      python,
       ['-m', 'grpc_tools.protoc', '-I', 'proto', `--python_out=${stubsDir}`].concat([
         `--grpc_python_out=${stubsDir}`,
         ...protos,
@@ -125,7 +140,7 @@ describe.skipIf(skipReason !== '')('Python gRPC client', () => {
 
     // 3. The Python client, run once; each test checks part of what it saw.
     const client = spawnSync(
-      'python3',
+      python,
       [
         join(REPO_ROOT, 'test/clients/python/ratio_client.py'),
         stubsDir,
