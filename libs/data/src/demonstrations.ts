@@ -36,13 +36,18 @@ export function tokenizeExample(
   return { id: example.id, promptIds, responseIds };
 }
 
-/** Demonstrations of `task` from `path`; `limit` 0 means all rows. */
+/**
+ * Demonstrations of `task` from `path`; `limit` 0 means all rows. A row whose prompt alone
+ * leaves no room for a response within `maxTokens` cannot be trained on or answered: it is
+ * left out and counted in `onSkipped`.
+ */
 export function loadDemonstrations(
   task: TaskName,
   path: string,
   tokenizer: PairTokenizer,
   maxTokens: number,
   limit = 0,
+  onSkipped: (count: number) => void = () => {},
 ): Demonstration[] {
   let rows: Demonstration[];
   if (task === 'mawps') {
@@ -56,5 +61,7 @@ export function loadDemonstrations(
       answer: row.answer,
     }));
   }
-  return limit > 0 ? rows.slice(0, limit) : rows;
+  const fitting = rows.filter((row) => row.promptIds.length < maxTokens);
+  if (fitting.length < rows.length) onSkipped(rows.length - fitting.length);
+  return limit > 0 ? fitting.slice(0, limit) : fitting;
 }

@@ -243,14 +243,27 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
         });
     const tokenizer = new GsilTokenizer(reference.tokenizerJson);
     const maxTokens = reference.config.max_position_embeddings - gsil.sampling.maxNewTokens;
+    const skipped = (count: number, path: string) =>
+      context.logger.warn(
+        { count, path, maxTokens },
+        'rows left out: the prompt leaves no room for a response in the context',
+      );
     const train = await loadDemonstrations(
       config,
       'train',
       tokenizer,
       maxTokens,
       config.task.trainLimit,
+      skipped,
     );
-    const dev = await loadDemonstrations(config, 'dev', tokenizer, maxTokens, config.eval.limit);
+    const dev = await loadDemonstrations(
+      config,
+      'dev',
+      tokenizer,
+      maxTokens,
+      config.eval.limit,
+      skipped,
+    );
     await publish('base', 'base', 0);
 
     // 2. Supervised fine-tuning on the demonstrations.

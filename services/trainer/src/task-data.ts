@@ -46,7 +46,10 @@ export async function loadDemonstrations(
   tokenizer: GsilTokenizer,
   maxTokens: number,
   limit: number,
+  onSkipped?: (count: number, path: string) => void,
 ): Promise<Demonstration[]> {
   const path = await taskFile(config, split);
-  return loadTaskDemonstrations(config.task.name, path, tokenizer, maxTokens, limit);
+  return loadTaskDemonstrations(config.task.name, path, tokenizer, maxTokens, limit, (count) =>
+    onSkipped?.(count, path),
+  );
 }
