@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
+  createDecodeSession,
   createSession,
   emptyPast,
   Generator,
@@ -28,12 +29,20 @@ const MODES: Array<[string, SamplingParams]> = [
 ];
 
 const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
-const { session, executionProvider } = await createSession(exportOnnx(config, weights), {
-  executionProvider: 'auto',
+const onnxBytes = exportOnnx(config, weights);
+const sessionOptions = {
   // One thread per operator was fastest on the 2-core machine (ops here are tiny).
   intraOpThreads: Number(process.env.GSIL_BENCH_THREADS ?? 1),
+};
+const { session, executionProvider } = await createSession(onnxBytes, {
+  ...sessionOptions,
+  executionProvider: 'auto',
 });
-const generator = new Generator(session);
+// GSIL_BENCH_OPTIMUM_ONLY=1 measures the Optimum graph alone (no decode-step fast path).
+const decodeSession = process.env.GSIL_BENCH_OPTIMUM_ONLY
+  ? undefined
+  : await createDecodeSession(onnxBytes, { ...sessionOptions, executionProvider });
+const generator = new Generator(session, undefined, decodeSession);
 
 async function cached(batch: number, params: SamplingParams): Promise<number> {
   const requests = Array.from({ length: batch }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
@@ -109,7 +118,9 @@ for (const batch of BATCHES) {
   }
 }
 const hf = transformersFigures();
-console.log(`ONNX Runtime (${executionProvider}), ${NEW_TOKENS} new tokens, generated tokens/s`);
+console.log(
+  `ONNX Runtime (${executionProvider}, ${decodeSession ? 'decode-step graph' : 'Optimum graph only'}), ${NEW_TOKENS} new tokens, generated tokens/s`,
+);
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
 console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');
 for (const r of rows) {

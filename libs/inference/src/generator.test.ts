@@ -11,7 +11,7 @@ import {
   Generator,
 } from './generator.ts';
 import { scoreResponses } from './score.ts';
-import { createSession } from './session.ts';
+import { createDecodeSession, createSession } from './session.ts';
 
 const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
 
@@ -38,12 +38,21 @@ const PUBLISHED_FIRST_LINE =
 
 let session: ort.InferenceSession;
 let generator: Generator;
+/** The same model on the Optimum graph alone, and with the decode-step fast path. */
+const generators: Record<string, Generator> = {};
 let tokenizer: GsilTokenizer;
 
 beforeAll(async () => {
   const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
-  ({ session } = await createSession(exportOnnx(config, weights), { executionProvider: 'cpu' }));
-  generator = new Generator(session);
+  const bytes = exportOnnx(config, weights);
+  ({ session } = await createSession(bytes, { executionProvider: 'cpu', intraOpThreads: 1 }));
+  const decodeSession = await createDecodeSession(bytes, {
+    executionProvider: 'cpu',
+    intraOpThreads: 1,
+  });
+  expect(decodeSession).toBeDefined();
+  generators['optimum graph'] = new Generator(session);
+  generators['decode-step graph'] = new Generator(session, undefined, decodeSession);
   tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(join(DATA, 'tok512.bin')));
 });
 
@@ -62,7 +71,11 @@ function tokenizer0Prompt(): number[] {
   return [1, 403, 407, 261, 378, 432, 383, 286, 261, 370, 400, 428, 395, 392, 412, 444, 426];
 }
 
-describe('Generator', () => {
+describe.each(['optimum graph', 'decode-step graph'])('Generator on the %s', (path) => {
+  beforeAll(() => {
+    generator = generators[path];
+  });
+
   test('greedy decoding from BOS reproduces the published stories260K sample', async () => {
     const [c] = await collect([{ promptIds: [1] }], {
       maxNewTokens: 256,
@@ -126,6 +139,10 @@ describe('Generator', () => {
 });
 
 describe('scoreResponses', () => {
+  beforeAll(() => {
+    generator = generators['optimum graph'];
+  });
+
   test('equals the generator log-probs and ignores batch-mates (1e-4)', async () => {
     const [c] = await collect([short], SAMPLED);
     const pair = { promptIds: short.promptIds, responseIds: c.tokenIds };

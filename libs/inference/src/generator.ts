@@ -6,6 +6,11 @@
 // and merged into the running batch by padding the shorter cache on the left. Masked
 // keys get exactly zero attention weight, so a row's tokens do not depend on its
 // batch-mates, and each row draws from its own random stream.
+//
+// Fast path: given the decode-step graph derived from our own export (decodeStepGraph),
+// decode steps run on it with a cache that grows in place (kv-slots.ts) instead of the
+// Optimum graph copying the whole cache in and out every step; prefill still runs on the
+// Optimum graph, so any graph in that convention works without the fast path.
 import * as ort from 'onnxruntime-node';
 import {
   copyKvRows,
@@ -14,7 +19,14 @@ import {
   emptyPast,
   int64Tensor,
 } from './model-io.ts';
-import { type SamplingParams, SequenceRng, sampleToken, tokenLogprob } from './sampling.ts';
+import { KvSlots } from './kv-slots.ts';
+import {
+  argmaxWithLogprob,
+  type SamplingParams,
+  SequenceRng,
+  sampleToken,
+  tokenLogprob,
+} from './sampling.ts';
 
 export interface GenerationRequest {
   promptIds: number[];
@@ -72,9 +84,15 @@ interface Batch {
 export class Generator {
   readonly layout: DecoderLayout;
 
+  /**
+   * `session` runs a graph in the Optimum convention; `decodeSession`, when given, the
+   * decode-step graph derived from the same model (createDecodeSession), used for every
+   * one-token step.
+   */
   constructor(
     private readonly session: ort.InferenceSession,
     vocab?: number,
+    private readonly decodeSession?: ort.InferenceSession,
   ) {
     const meta = session.outputMetadata.find((m) => m.name === 'logits');
     const fromGraph = meta?.isTensor ? Number(meta.shape[2]) : Number.NaN;
@@ -100,20 +118,33 @@ export class Generator {
       }
       return;
     }
-    let batch: Batch = { rows: [], kv: [], length: 0 };
     const finished: Completion[] = [];
 
     // Records a sampled token; returns true when the row is done.
     const accept = (row: Row, logits: Float32Array, offset: number): boolean => {
-      const token = sampleToken(logits, offset, this.layout.vocab, options, row.rng);
+      const vocab = this.layout.vocab;
+      let token: number;
+      if (options.temperature === 0) {
+        const choice = argmaxWithLogprob(logits, offset, vocab);
+        token = choice.token;
+        row.logprobs.push(choice.logprob);
+      } else {
+        token = sampleToken(logits, offset, vocab, options, row.rng);
+        row.logprobs.push(tokenLogprob(logits, offset, vocab, token));
+      }
       row.tokens.push(token);
-      row.logprobs.push(tokenLogprob(logits, offset, this.layout.vocab, token));
       const done = stop.has(token) || row.tokens.length >= options.maxNewTokens;
       if (done) finished.push(toCompletion(row, stop.has(token) ? 'stop' : 'length'));
       row.pending = token;
       row.position++;
       return done;
     };
+    if (this.decodeSession) {
+      yield* this.generateInSlots(this.decodeSession, queue, options, maxBatch, finished, accept);
+      return;
+    }
+
+    let batch: Batch = { rows: [], kv: [], length: 0 };
 
     while (queue.length > 0 || batch.rows.length > 0) {
       options.signal?.throwIfAborted();
@@ -160,6 +191,63 @@ export class Generator {
     }
   }
 
+  /** The fast path's loop: prefill on the Optimum graph, decode steps on the step graph. */
+  private async *generateInSlots(
+    decodeSession: ort.InferenceSession,
+    queue: Array<{ request: GenerationRequest; requestIndex: number }>,
+    options: GenerationOptions,
+    maxBatch: number,
+    finished: Completion[],
+    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
+  ): AsyncGenerator<Completion> {
+    const longestPrompt = Math.max(...queue.map((q) => q.request.promptIds.length));
+    const slots = new KvSlots(this.layout, maxBatch, longestPrompt + 1);
+    const stepNames = this.kvNames('step');
+    const vocab = this.layout.vocab;
+    const rows: Row[] = []; // by slot
+    const ids = new BigInt64Array(maxBatch);
+    const positions = new BigInt64Array(maxBatch);
+    while (queue.length > 0 || slots.rows > 0) {
+      options.signal?.throwIfAborted();
+
+      // 1. Refill free slots from a prefill of queued prompts.
+      if (slots.rows < maxBatch && queue.length > 0) {
+        const taken = queue.splice(0, maxBatch - slots.rows);
+        const { batch, keep } = await this.prefillAll(taken, options, accept);
+        const present = batch.kv.map((t) => t.data as Float32Array);
+        for (const r of keep) {
+          rows[slots.add(present, r, batch.length, batch.rows[r].pad)] = batch.rows[r];
+        }
+      }
+      yield* finished.splice(0);
+      const n = slots.rows;
+      if (n === 0) continue;
+
+      // 2. One decode step for every row; the cache grows by one column in place.
+      for (let r = 0; r < n; r++) {
+        ids[r] = BigInt(rows[r].pending);
+        positions[r] = BigInt(rows[r].position);
+      }
+      const out = await decodeSession.run({
+        input_ids: new ort.Tensor('int64', ids.subarray(0, n), [n, 1]),
+        position_ids: new ort.Tensor('int64', positions.subarray(0, n), [n, 1]),
+        ...slots.feeds(),
+      });
+      slots.append(stepNames.map((name) => out[name].data as Float32Array));
+      const logits = out.logits.data as Float32Array;
+      const done: number[] = [];
+      for (let r = 0; r < n; r++) if (accept(rows[r], logits, r * vocab)) done.push(r);
+
+      // 3. Free finished slots, highest first, so a moved row is never one still to free.
+      for (let i = done.length - 1; i >= 0; i--) {
+        const moved = slots.remove(done[i]);
+        if (moved >= 0) rows[done[i]] = rows[moved];
+      }
+      rows.length = slots.rows;
+      yield* finished.splice(0);
+    }
+  }
+
   private pastNames(): string[] {
     return this.kvNames('past_key_values');
   }
@@ -175,12 +263,25 @@ export class Generator {
     return names;
   }
 
-  /** Runs the prompts left-padded without cache and samples each row's first token. */
+  /** prefillAll, keeping only the rows that go on. */
   private async prefill(
     taken: Array<{ request: GenerationRequest; requestIndex: number }>,
     options: GenerationOptions,
     accept: (row: Row, logits: Float32Array, offset: number) => boolean,
   ): Promise<Batch> {
+    const { batch, keep } = await this.prefillAll(taken, options, accept);
+    return keep.length < batch.rows.length ? this.compact(batch, keep) : batch;
+  }
+
+  /**
+   * Runs the prompts left-padded without cache and samples each row's first token;
+   * `keep` lists the rows that did not finish with it.
+   */
+  private async prefillAll(
+    taken: Array<{ request: GenerationRequest; requestIndex: number }>,
+    options: GenerationOptions,
+    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
+  ): Promise<{ batch: Batch; keep: number[] }> {
     const length = Math.max(...taken.map((t) => t.request.promptIds.length));
     const n = taken.length;
     const ids = new Array<number>(n * length).fill(0);
@@ -217,8 +318,7 @@ export class Generator {
     rows.forEach((row, r) => {
       if (!accept(row, logits, (r * length + length - 1) * vocab)) keep.push(r);
     });
-    const batch = { rows, kv: this.presentNames().map((name) => out[name]), length };
-    return keep.length < rows.length ? this.compact(batch, keep) : batch;
+    return { batch: { rows, kv: this.presentNames().map((name) => out[name]), length }, keep };
   }
 
   /** Joins two batches, left-padding the shorter cache. */

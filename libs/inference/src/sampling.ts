@@ -61,6 +61,29 @@ export function argmax(logits: Float32Array, offset: number, vocab: number): num
   return best;
 }
 
+/**
+ * Greedy choice with its log-probability at temperature 1: the argmax pass also finds
+ * the max, so the row is read twice instead of three times (argmax, then tokenLogprob).
+ * Same values as argmax and tokenLogprob.
+ */
+export function argmaxWithLogprob(
+  logits: Float32Array,
+  offset: number,
+  vocab: number,
+): { token: number; logprob: number } {
+  let best = 0;
+  let max = logits[offset];
+  for (let i = 1; i < vocab; i++) {
+    if (logits[offset + i] > max) {
+      max = logits[offset + i];
+      best = i;
+    }
+  }
+  let sum = 0;
+  for (let i = 0; i < vocab; i++) sum += Math.exp(logits[offset + i] - max);
+  return { token: best, logprob: logits[offset + best] - max - Math.log(sum) };
+}
+
 /** Chooses the next token from one row of logits. */
 export function sampleToken(
   logits: Float32Array,

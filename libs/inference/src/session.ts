@@ -3,6 +3,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { readFile } from 'node:fs/promises';
+import { decodeStepGraph } from '@gsil/model/onnx';
 import * as ort from 'onnxruntime-node';
 
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
@@ -73,4 +75,20 @@ export async function createSession(
     }
     return { session: await create(['cpu']), executionProvider: 'cpu' };
   }
+}
+
+/**
+ * A session on the decode-step graph derived from `onnxPathOrBytes` (decodeStepGraph) for
+ * Generator's fast path, on the provider the main session got; undefined when the graph
+ * was not written by our exporter, whose metadata says so.
+ */
+export async function createDecodeSession(
+  onnxPathOrBytes: string | Uint8Array,
+  options: SessionOptions & { executionProvider: 'cuda' | 'webgpu' | 'cpu' },
+): Promise<ort.InferenceSession | undefined> {
+  const bytes =
+    typeof onnxPathOrBytes === 'string' ? await readFile(onnxPathOrBytes) : onnxPathOrBytes;
+  const graph = decodeStepGraph(bytes);
+  if (!graph) return undefined;
+  return (await createSession(graph, options)).session;
 }

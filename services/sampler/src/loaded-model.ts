@@ -1,7 +1,12 @@
 // One model version ready to generate: its ONNX Runtime session, tokenizer and context.
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createSession, type ExecutionProviderChoice, Generator } from '@gsil/inference';
+import {
+  createDecodeSession,
+  createSession,
+  type ExecutionProviderChoice,
+  Generator,
+} from '@gsil/inference';
 import type { LlamaConfig } from '@gsil/model';
 import { GsilTokenizer } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
@@ -68,21 +73,30 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
     intraOpThreads: options.threads,
     warn: options.warn,
   });
-  const session = options.onTokens
-    ? countingSession(created.session, options.onTokens)
-    : created.session;
+  // Our own exports also get the decode-step graph (Generator's fast path); other graphs
+  // in the Optimum convention run on their session alone.
+  const decode = await createDecodeSession(join(dir, 'model.onnx'), {
+    executionProvider: created.executionProvider,
+    intraOpThreads: options.threads,
+    warn: options.warn,
+  });
+  const count = (s: ort.InferenceSession) =>
+    options.onTokens ? countingSession(s, options.onTokens) : s;
+  const session = count(created.session);
   let users = 0;
   let unloaded = false;
   let released: Promise<void> | null = null;
   const releaseWhenIdle = () => {
-    if (unloaded && users === 0) released ??= created.session.release();
+    if (unloaded && users === 0) {
+      released ??= Promise.all([created.session.release(), decode?.release()]).then(() => {});
+    }
     return released ?? Promise.resolve();
   };
   return {
     tokenizer,
     config,
     contextLength: config.max_position_embeddings,
-    generator: new Generator(session, config.vocab_size),
+    generator: new Generator(session, config.vocab_size, decode && count(decode)),
     executionProvider: created.executionProvider,
     session: created.session,
     use() {

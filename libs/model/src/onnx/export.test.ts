@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { importLlama2c } from '../llama2c.ts';
-import { exportOnnx } from './export.ts';
+import { decodeStepGraph, exportOnnx } from './export.ts';
 
 const BIN = join(import.meta.dir, '../../../../../shared/data/stories260k/stories260K.bin');
 const LAYERS = 5;
@@ -140,5 +140,46 @@ describe('exportOnnx', () => {
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('decodeStepGraph', () => {
+  test('is derived only from graphs our exporter marked', () => {
+    const model = onnx.ModelProto.decode(bytes);
+    expect(decodeStepGraph(bytes)).toBeDefined();
+    model.metadataProps = [];
+    expect(decodeStepGraph(onnx.ModelProto.encode(model).finish())).toBeUndefined();
+  });
+
+  test('one step over a part-filled cache equals the Optimum graph (1e-5)', async () => {
+    const step = await ort.InferenceSession.create(decodeStepGraph(bytes) as Uint8Array);
+    const prefix = await run([[1, 403, 407]], [[1, 1, 1]], [[0, 1, 2]]);
+    const full = await run([[1, 403, 407, 261]], [[1, 1, 1, 1]], [[0, 1, 2, 3]]);
+    // Capacity 5: three filled columns, two empty ones that the bias hides.
+    const capacity = 5;
+    const feeds: Record<string, ort.Tensor> = {
+      input_ids: i64([261], [1, 1]),
+      position_ids: i64([3], [1, 1]),
+      cache_bias: new ort.Tensor('float32', Float32Array.of(0, 0, 0, -1e9, -1e9), [1, capacity]),
+    };
+    for (let i = 0; i < LAYERS; i++) {
+      for (const kind of ['key', 'value']) {
+        const src = prefix[`present.${i}.${kind}`].data as Float32Array;
+        const cache = new Float32Array(4 * capacity * 8).fill(123);
+        for (let h = 0; h < 4; h++) cache.set(src.subarray(h * 24, h * 24 + 24), h * capacity * 8);
+        feeds[`past_key_values.${i}.${kind}`] = new ort.Tensor('float32', cache, [
+          1,
+          4,
+          capacity,
+          8,
+        ]);
+      }
+    }
+    const out = await step.run(feeds);
+    expect(maxAbsDiff(row(out.logits, 0, 0), row(full.logits, 0, 3))).toBeLessThan(1e-5);
+    // The step's keys are the fourth column of the full pass's cache.
+    const key = out['step.1.key'].data as Float32Array;
+    const fullKey = full['present.1.key'].data as Float32Array;
+    expect(maxAbsDiff(key.slice(0, 8), fullKey.slice(24, 32))).toBeLessThan(1e-5);
   });
 });

@@ -15,92 +15,107 @@ export const ONNX_OPSET = 17;
 /** Adds this much to the scores of hidden keys; finite so fully hidden rows stay NaN-free. */
 const MASKED_SCORE = -1e9;
 
+/** ModelProto metadata key marking a graph built by exportOnnx (value: the layout version). */
+export const GSIL_EXPORT_KEY = 'gsil.export';
+/** ModelProto metadata key holding the LlamaConfig JSON the graph was built from. */
+export const GSIL_CONFIG_KEY = 'gsil.config';
+/** Current layout of exportOnnx's weight initializers; decodeStepGraph requires it. */
+const EXPORT_VERSION = '1';
+
 export function exportOnnx(config: LlamaConfig, weights: Weights): Uint8Array {
   const g = new GraphBuilder();
+  addWeightInitializers(g, config, weights);
+  buildDecoder(g, config, 'optimum');
+  return encodeModel(g, 'llama_decoder_with_past', [
+    { key: GSIL_EXPORT_KEY, value: EXPORT_VERSION },
+    { key: GSIL_CONFIG_KEY, value: JSON.stringify(config) },
+  ]);
+}
+
+/**
+ * A one-token decode graph derived from a graph that exportOnnx wrote (same weights,
+ * read from its initializers), or undefined for any other graph. It reads a KV cache of
+ * fixed capacity and returns only the new token's keys and values, so the caller appends
+ * them in place instead of the graph copying the whole cache every step:
+ *   inputs  input_ids [batch, 1] int64, position_ids [batch, 1] int64,
+ *           cache_bias [batch, capacity] float (0 for a filled column, -1e9 otherwise),
+ *           past_key_values.{i}.key|value [batch, kvHeads, capacity, headDim] float32
+ *   outputs logits [batch, 1, vocab], step.{i}.key|value [batch, kvHeads, 1, headDim]
+ * The new token attends to the visible cache columns and to itself.
+ */
+export function decodeStepGraph(onnxBytes: Uint8Array): Uint8Array | undefined {
+  const model = onnx.ModelProto.decode(onnxBytes);
+  const meta = new Map((model.metadataProps ?? []).map((p) => [p.key, p.value]));
+  if (meta.get(GSIL_EXPORT_KEY) !== EXPORT_VERSION || !meta.get(GSIL_CONFIG_KEY)) return undefined;
+  const config = JSON.parse(meta.get(GSIL_CONFIG_KEY) as string) as LlamaConfig;
+  const g = new GraphBuilder();
+  const wanted = new Set(weightInitializerNames(config));
+  for (const init of model.graph?.initializer ?? []) {
+    if (init.name && wanted.has(init.name)) g.initializers.push(init);
+  }
+  if (g.initializers.length !== wanted.size) return undefined;
+  buildDecoder(g, config, 'decode');
+  return encodeModel(g, 'llama_decode_step', []);
+}
+
+function encodeModel(
+  g: GraphBuilder,
+  name: string,
+  metadataProps: onnx.IStringStringEntryProto[],
+): Uint8Array {
+  const model: onnx.IModelProto = {
+    irVersion: 8,
+    producerName: 'gsil',
+    opsetImport: [{ domain: '', version: ONNX_OPSET }],
+    metadataProps,
+    graph: {
+      name,
+      node: g.nodes,
+      initializer: g.initializers,
+      input: g.inputs,
+      output: g.outputs,
+    },
+  };
+  return onnx.ModelProto.encode(model).finish();
+}
+
+/** Names of the initializers that carry weights (everything else is a small constant). */
+function weightInitializerNames(config: LlamaConfig): string[] {
+  const names = ['model.embed_tokens.weight', 'rope_cos', 'rope_sin', 'model.norm.weight'];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    names.push(
+      `${p}.input_layernorm.weight`,
+      `${p}.self_attn.qkv_rot_t`,
+      `${p}.self_attn.o_proj.weight_t`,
+      `${p}.post_attention_layernorm.weight`,
+      `${p}.mlp.gate_up_t`,
+      `${p}.mlp.down_proj.weight_t`,
+    );
+  }
+  if (!config.tie_word_embeddings) names.push('lm_head.weight_t');
+  return names;
+}
+
+/** The weights in the layout the graph uses (fused, transposed, rotate-half folded in). */
+function addWeightInitializers(g: GraphBuilder, config: LlamaConfig, weights: Weights): void {
   const hd = headDim(config);
-  const nHeads = config.num_attention_heads;
-  const nKv = config.num_key_value_heads;
-  const group = nHeads / nKv;
   const hidden = config.hidden_size;
   const w = (name: string) => {
     const t = weights.get(name);
     if (!t) throw new Error(`exportOnnx: weight "${name}" is missing`);
     return t;
   };
-
-  // 1. Inputs.
-  const inputIds = g.input('input_ids', 'int64', ['batch_size', 'sequence_length']);
-  const attentionMask = g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length']);
-  const positionIds = g.input('position_ids', 'int64', ['batch_size', 'sequence_length']);
-  for (let i = 0; i < config.num_hidden_layers; i++) {
-    for (const kind of ['key', 'value']) {
-      g.input(`past_key_values.${i}.${kind}`, 'float', [
-        'batch_size',
-        nKv,
-        'past_sequence_length',
-        hd,
-      ]);
-    }
-  }
-
-  // 2. Shared constants.
-  const embed = g.floatInit(
-    'model.embed_tokens.weight',
-    w('model.embed_tokens.weight').shape,
-    w('model.embed_tokens.weight').data,
-  );
-  const zero = g.floatScalar('const_zero', 0);
-  const masked = g.floatScalar('const_masked', MASKED_SCORE);
-  const two = g.floatScalar('const_two', 2);
-  const eps = g.floatScalar('const_rms_eps', config.rms_norm_eps);
+  const copy = (name: string) => g.floatInit(name, w(name).shape, w(name).data);
+  copy('model.embed_tokens.weight');
   const [cosTable, sinTable] = ropeTables(config);
   g.floatInit('rope_cos', [config.max_position_embeddings, hd], cosTable);
   g.floatInit('rope_sin', [config.max_position_embeddings, hd], sinTable);
-  const i0 = g.int64Init('const_i0', [0]);
-  const i1 = g.int64Init('const_i1', [1]);
-  const i2 = g.int64Init('const_i2', [2]);
-
-  // 3. Rotary cos/sin per token: [batch, seq, 1, headDim].
-  const cos = g.op1('Unsqueeze', [g.op1('Gather', ['rope_cos', positionIds]), i2]);
-  const sin = g.op1('Unsqueeze', [g.op1('Gather', ['rope_sin', positionIds]), i2]);
-
-  // 4. Additive attention bias [batch, 1, group * seq, total]: key j is visible to query i
-  //    when j <= past + i (causal) and attention_mask[b, j] == 1 (padding hidden). Tiled
-  //    group times to match the grouped query rows of step 5.
-  const seqLen = g.op1('Gather', [g.op1('Shape', [inputIds]), i1], {});
-  const totalLen = g.op1('Gather', [g.op1('Shape', [attentionMask]), i1], {});
-  const pastLen = g.op1('Sub', [totalLen, seqLen]);
-  const scalar = (t: string) => g.op1('Squeeze', [t, i0]);
-  const queryPos = g.op1('Range', [scalar(pastLen), scalar(totalLen), scalar(i1)]); // [seq]
-  const keyPos = g.op1('Range', [scalar(i0), scalar(totalLen), scalar(i1)]); // [total]
-  const causal = g.op1('LessOrEqual', [
-    g.op1('Unsqueeze', [keyPos, i0]),
-    g.op1('Unsqueeze', [queryPos, i1]),
-  ]); // [seq, total]
-  const keyVisible = g.op1('Cast', [attentionMask], { to: onnx.TensorProto.DataType.BOOL });
-  const visibleBatch = g.op1('Reshape', [keyVisible, g.int64Init('shape_mask', [0, 1, 1, -1])]);
-  const allowed = g.op1('And', [causal, visibleBatch]); // [batch, 1, seq, total]
-  const attnBias = g.op1('Tile', [
-    g.op1('Where', [allowed, zero, masked]),
-    g.int64Init('tile_groups', [1, 1, group, 1]),
-  ]);
-
-  // 5. Decoder layers.
-  let x = g.op1('Gather', [embed, inputIds]); // [batch, seq, hidden]
-  const rmsNorm = (input: string, weightName: string) => {
-    const wt = g.floatInit(weightName, w(weightName).shape, w(weightName).data);
-    const meanSquare = g.op1('ReduceMean', [g.op1('Pow', [input, two])], {
-      axes: [-1],
-      keepdims: 1,
-    });
-    const rms = g.op1('Sqrt', [g.op1('Add', [meanSquare, eps])]);
-    return g.op1('Mul', [g.op1('Div', [input, rms]), wt]);
-  };
-  const qkvWidths = [(nHeads + nKv) * hd, (nHeads + nKv) * hd, nKv * hd];
+  copy('model.norm.weight');
   for (let i = 0; i < config.num_hidden_layers; i++) {
     const p = `model.layers.${i}`;
-    const h = rmsNorm(x, `${p}.input_layernorm.weight`);
-
+    copy(`${p}.input_layernorm.weight`);
+    copy(`${p}.post_attention_layernorm.weight`);
     // One MatMul gives q|k, rotate_half(q|k) (folded into the weights: an exact
     // permutation with sign flips) and v; the 1/sqrt(headDim) scale is folded into q.
     const qkvT = attentionProjection(
@@ -110,6 +125,93 @@ export function exportOnnx(config: LlamaConfig, weights: Weights): Uint8Array {
       w(`${p}.self_attn.v_proj.weight`).data,
     );
     g.floatInit(`${p}.self_attn.qkv_rot_t`, [hidden, qkvT.length / hidden], qkvT);
+    g.floatInit(
+      `${p}.self_attn.o_proj.weight_t`,
+      [config.num_attention_heads * hd, hidden],
+      transpose(w(`${p}.self_attn.o_proj.weight`)),
+    );
+    const gateUpT = concatColumns(
+      transpose(w(`${p}.mlp.gate_proj.weight`)),
+      transpose(w(`${p}.mlp.up_proj.weight`)),
+      hidden,
+    );
+    g.floatInit(`${p}.mlp.gate_up_t`, [hidden, 2 * config.intermediate_size], gateUpT);
+    g.floatInit(
+      `${p}.mlp.down_proj.weight_t`,
+      [config.intermediate_size, hidden],
+      transpose(w(`${p}.mlp.down_proj.weight`)),
+    );
+  }
+  if (!config.tie_word_embeddings) {
+    const lm = w('lm_head.weight');
+    g.floatInit('lm_head.weight_t', [lm.shape[1], lm.shape[0]], transpose(lm));
+  }
+}
+
+/**
+ * The decoder's nodes over the weight initializers: 'optimum' is the Optimum-convention
+ * graph with a growing cache; 'decode' the one-token step of decodeStepGraph.
+ */
+function buildDecoder(g: GraphBuilder, config: LlamaConfig, mode: 'optimum' | 'decode'): void {
+  const hd = headDim(config);
+  const nHeads = config.num_attention_heads;
+  const nKv = config.num_key_value_heads;
+  const group = nHeads / nKv;
+  const decode = mode === 'decode';
+
+  // 1. Inputs.
+  const inputIds = g.input('input_ids', 'int64', ['batch_size', decode ? 1 : 'sequence_length']);
+  const attentionMask = decode
+    ? g.input('cache_bias', 'float', ['batch_size', 'capacity'])
+    : g.input('attention_mask', 'int64', ['batch_size', 'total_sequence_length']);
+  const positionIds = g.input('position_ids', 'int64', [
+    'batch_size',
+    decode ? 1 : 'sequence_length',
+  ]);
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    for (const kind of ['key', 'value']) {
+      g.input(`past_key_values.${i}.${kind}`, 'float', [
+        'batch_size',
+        nKv,
+        decode ? 'capacity' : 'past_sequence_length',
+        hd,
+      ]);
+    }
+  }
+
+  // 2. Shared constants.
+  const embed = 'model.embed_tokens.weight';
+  const two = g.floatScalar('const_two', 2);
+  const eps = g.floatScalar('const_rms_eps', config.rms_norm_eps);
+  const i2 = g.int64Init('const_i2', [2]);
+
+  // 3. Rotary cos/sin per token: [batch, seq, 1, headDim].
+  const cos = g.op1('Unsqueeze', [g.op1('Gather', ['rope_cos', positionIds]), i2]);
+  const sin = g.op1('Unsqueeze', [g.op1('Gather', ['rope_sin', positionIds]), i2]);
+
+  // 4. Additive attention bias. Optimum: [batch, 1, group * seq, total], key j is visible
+  //    to query i when j <= past + i (causal) and attention_mask[b, j] == 1 (padding
+  //    hidden), tiled group times to match the grouped query rows of step 5. Decode: the
+  //    caller's bias over the cache, [batch, 1, 1, capacity].
+  const attnBias = decode
+    ? g.op1('Reshape', [attentionMask, g.int64Init('shape_bias', [0, 1, 1, -1])])
+    : causalBias(g, inputIds, attentionMask, group);
+
+  // 5. Decoder layers.
+  let x = g.op1('Gather', [embed, inputIds]); // [batch, seq, hidden]
+  const rmsNorm = (input: string, weightName: string) => {
+    const meanSquare = g.op1('ReduceMean', [g.op1('Pow', [input, two])], {
+      axes: [-1],
+      keepdims: 1,
+    });
+    const rms = g.op1('Sqrt', [g.op1('Add', [meanSquare, eps])]);
+    return g.op1('Mul', [g.op1('Div', [input, rms]), weightName]);
+  };
+  const qkvWidths = [(nHeads + nKv) * hd, (nHeads + nKv) * hd, nKv * hd];
+  for (let i = 0; i < config.num_hidden_layers; i++) {
+    const p = `model.layers.${i}`;
+    const h = rmsNorm(x, `${p}.input_layernorm.weight`);
+
     const [qk, qkRot, v] = g.op(
       'Split',
       [g.op1('MatMul', [h, `${p}.self_attn.qkv_rot_t`]), g.int64Init(`${p}.split_qkv`, qkvWidths)],
@@ -128,48 +230,36 @@ export function exportOnnx(config: LlamaConfig, weights: Weights): Uint8Array {
       2,
     );
 
-    // KV cache: [batch, kvHeads, total, headDim].
+    // New keys and values: [batch, kvHeads, seq, headDim].
     const kvShape = g.int64Init(`${p}.shape_kv_heads`, [0, 0, nKv, hd]);
-    const kStep = g.op1('Transpose', [kNew], { perm: [0, 2, 1, 3] });
-    const vStep = g.op1('Transpose', [g.op1('Reshape', [v, kvShape])], { perm: [0, 2, 1, 3] });
-    const k = g.opNamed('Concat', [`past_key_values.${i}.key`, kStep], `present.${i}.key`, {
-      axis: 2,
-    });
-    const vAll = g.opNamed('Concat', [`past_key_values.${i}.value`, vStep], `present.${i}.value`, {
-      axis: 2,
-    });
-
-    // Grouped-query attention without materialising repeated kv heads: query head
-    // kv * group + j attends with kv head kv (transformers' repeat_kv order).
-    const qGrouped = g.op1(
-      'Transpose',
-      [g.op1('Reshape', [q, g.int64Init(`${p}.shape_q_groups`, [0, 0, nKv, group, hd])])],
-      { perm: [0, 2, 3, 1, 4] },
-    ); // [batch, kv, group, seq, hd]
-    const qFlat = g.op1('Reshape', [qGrouped, g.int64Init(`${p}.shape_q_flat`, [0, nKv, -1, hd])]);
-    const scores = g.op1('MatMul', [qFlat, g.op1('Transpose', [k], { perm: [0, 1, 3, 2] })]); // [batch, kv, group*seq, total]
-    const probs = g.op1('Softmax', [g.op1('Add', [scores, attnBias])], { axis: -1 });
-    const ctx = g.op1('MatMul', [probs, vAll]); // [batch, kv, group*seq, hd]
-    const ctx5 = g.op1('Reshape', [ctx, g.int64Init(`${p}.shape_ctx`, [0, nKv, group, -1, hd])]);
-    const ctxTokens = g.op1('Reshape', [
-      g.op1('Transpose', [ctx5], { perm: [0, 3, 1, 2, 4] }),
-      g.int64Init(`${p}.shape_ctx_tokens`, [0, 0, nHeads * hd]),
-    ]);
-    const oT = g.floatInit(
-      `${p}.self_attn.o_proj.weight_t`,
-      [nHeads * hd, hidden],
-      transpose(w(`${p}.self_attn.o_proj.weight`)),
-    );
-    x = g.op1('Add', [x, g.op1('MatMul', [ctxTokens, oT])]);
+    // The decode graph returns them as its step outputs.
+    const kStep = decode
+      ? g.opNamed('Transpose', [kNew], `step.${i}.key`, { perm: [0, 2, 1, 3] })
+      : g.op1('Transpose', [kNew], { perm: [0, 2, 1, 3] });
+    const vHeads = g.op1('Reshape', [v, kvShape]);
+    const vStep = decode
+      ? g.opNamed('Transpose', [vHeads], `step.${i}.value`, { perm: [0, 2, 1, 3] })
+      : g.op1('Transpose', [vHeads], { perm: [0, 2, 1, 3] });
+    const pastK = `past_key_values.${i}.key`;
+    const pastV = `past_key_values.${i}.value`;
+    const ctxTokens = decode
+      ? decodeAttention(g, p, { q, kStep, vStep, pastK, pastV, attnBias, nKv, group, nHeads, hd })
+      : cachedAttention(g, i, p, {
+          q,
+          kStep,
+          vStep,
+          pastK,
+          pastV,
+          attnBias,
+          nKv,
+          group,
+          nHeads,
+          hd,
+        });
+    x = g.op1('Add', [x, g.op1('MatMul', [ctxTokens, `${p}.self_attn.o_proj.weight_t`])]);
 
     // SwiGLU MLP with gate and up in one MatMul.
     const h2 = rmsNorm(x, `${p}.post_attention_layernorm.weight`);
-    const gateUpT = concatColumns(
-      transpose(w(`${p}.mlp.gate_proj.weight`)),
-      transpose(w(`${p}.mlp.up_proj.weight`)),
-      hidden,
-    );
-    g.floatInit(`${p}.mlp.gate_up_t`, [hidden, 2 * config.intermediate_size], gateUpT);
     const [gate, up] = g.op(
       'Split',
       [
@@ -180,46 +270,131 @@ export function exportOnnx(config: LlamaConfig, weights: Weights): Uint8Array {
       2,
     );
     const act = g.op1('Mul', [g.op1('Mul', [gate, g.op1('Sigmoid', [gate])]), up]);
-    const downT = g.floatInit(
-      `${p}.mlp.down_proj.weight_t`,
-      [config.intermediate_size, hidden],
-      transpose(w(`${p}.mlp.down_proj.weight`)),
-    );
-    x = g.op1('Add', [x, g.op1('MatMul', [act, downT])]);
+    x = g.op1('Add', [x, g.op1('MatMul', [act, `${p}.mlp.down_proj.weight_t`])]);
   }
 
   // 6. Final norm and classifier (tied: the embedding table, transposed at load time).
   const hFinal = rmsNorm(x, 'model.norm.weight');
-  let classifierT: string;
-  if (config.tie_word_embeddings) {
-    classifierT = g.op1('Transpose', [embed], { perm: [1, 0] });
-  } else {
-    const lm = w('lm_head.weight');
-    classifierT = g.floatInit('lm_head.weight_t', [lm.shape[1], lm.shape[0]], transpose(lm));
-  }
+  const classifierT = config.tie_word_embeddings
+    ? g.op1('Transpose', [embed], { perm: [1, 0] })
+    : 'lm_head.weight_t';
   g.opNamed('MatMul', [hFinal, classifierT], 'logits');
 
   // 7. Outputs.
-  g.output('logits', 'float', ['batch_size', 'sequence_length', config.vocab_size]);
+  g.output('logits', 'float', ['batch_size', decode ? 1 : 'sequence_length', config.vocab_size]);
   for (let i = 0; i < config.num_hidden_layers; i++) {
     for (const kind of ['key', 'value']) {
-      g.output(`present.${i}.${kind}`, 'float', ['batch_size', nKv, 'total_sequence_length', hd]);
+      if (decode) g.output(`step.${i}.${kind}`, 'float', ['batch_size', nKv, 1, hd]);
+      else
+        g.output(`present.${i}.${kind}`, 'float', ['batch_size', nKv, 'total_sequence_length', hd]);
     }
   }
+}
 
-  const model: onnx.IModelProto = {
-    irVersion: 8,
-    producerName: 'gsil',
-    opsetImport: [{ domain: '', version: ONNX_OPSET }],
-    graph: {
-      name: 'llama_decoder_with_past',
-      node: g.nodes,
-      initializer: g.initializers,
-      input: g.inputs,
-      output: g.outputs,
-    },
-  };
-  return onnx.ModelProto.encode(model).finish();
+function causalBias(
+  g: GraphBuilder,
+  inputIds: string,
+  attentionMask: string,
+  group: number,
+): string {
+  const zero = g.floatScalar('const_zero', 0);
+  const masked = g.floatScalar('const_masked', MASKED_SCORE);
+  const c = { i0: g.int64Init('const_i0', [0]), i1: g.int64Init('const_i1', [1]), group };
+  const seqLen = g.op1('Gather', [g.op1('Shape', [inputIds]), c.i1], {});
+  const totalLen = g.op1('Gather', [g.op1('Shape', [attentionMask]), c.i1], {});
+  const pastLen = g.op1('Sub', [totalLen, seqLen]);
+  const scalar = (t: string) => g.op1('Squeeze', [t, c.i0]);
+  const queryPos = g.op1('Range', [scalar(pastLen), scalar(totalLen), scalar(c.i1)]); // [seq]
+  const keyPos = g.op1('Range', [scalar(c.i0), scalar(totalLen), scalar(c.i1)]); // [total]
+  const causal = g.op1('LessOrEqual', [
+    g.op1('Unsqueeze', [keyPos, c.i0]),
+    g.op1('Unsqueeze', [queryPos, c.i1]),
+  ]); // [seq, total]
+  const keyVisible = g.op1('Cast', [attentionMask], { to: onnx.TensorProto.DataType.BOOL });
+  const visibleBatch = g.op1('Reshape', [keyVisible, g.int64Init('shape_mask', [0, 1, 1, -1])]);
+  const allowed = g.op1('And', [causal, visibleBatch]); // [batch, 1, seq, total]
+  return g.op1('Tile', [
+    g.op1('Where', [allowed, zero, masked]),
+    g.int64Init('tile_groups', [1, 1, c.group, 1]),
+  ]);
+}
+
+interface AttentionParts {
+  /** [batch, seq, heads, headDim], rotated and pre-scaled. */
+  q: string;
+  /** New keys and values [batch, kvHeads, seq, headDim]. */
+  kStep: string;
+  vStep: string;
+  pastK: string;
+  pastV: string;
+  attnBias: string;
+  nKv: number;
+  group: number;
+  nHeads: number;
+  hd: number;
+}
+
+/** Optimum attention: present = past ++ new, returned as outputs. Result [batch, seq, heads*hd]. */
+function cachedAttention(g: GraphBuilder, i: number, p: string, a: AttentionParts): string {
+  const { nKv, group, nHeads, hd } = a;
+  const k = g.opNamed('Concat', [a.pastK, a.kStep], `present.${i}.key`, { axis: 2 });
+  const vAll = g.opNamed('Concat', [a.pastV, a.vStep], `present.${i}.value`, { axis: 2 });
+
+  // Grouped-query attention without materialising repeated kv heads: query head
+  // kv * group + j attends with kv head kv (transformers' repeat_kv order).
+  const qGrouped = g.op1(
+    'Transpose',
+    [g.op1('Reshape', [a.q, g.int64Init(`${p}.shape_q_groups`, [0, 0, nKv, group, hd])])],
+    { perm: [0, 2, 3, 1, 4] },
+  ); // [batch, kv, group, seq, hd]
+  const qFlat = g.op1('Reshape', [qGrouped, g.int64Init(`${p}.shape_q_flat`, [0, nKv, -1, hd])]);
+  const scores = g.op1('MatMul', [qFlat, g.op1('Transpose', [k], { perm: [0, 1, 3, 2] })]); // [batch, kv, group*seq, total]
+  const probs = g.op1('Softmax', [g.op1('Add', [scores, a.attnBias])], { axis: -1 });
+  const ctx = g.op1('MatMul', [probs, vAll]); // [batch, kv, group*seq, hd]
+  const ctx5 = g.op1('Reshape', [ctx, g.int64Init(`${p}.shape_ctx`, [0, nKv, group, -1, hd])]);
+  return g.op1('Reshape', [
+    g.op1('Transpose', [ctx5], { perm: [0, 3, 1, 2, 4] }),
+    g.int64Init(`${p}.shape_ctx_tokens`, [0, 0, nHeads * hd]),
+  ]);
+}
+
+/**
+ * One-token attention over the cache plus the token itself, with no copy of the cache:
+ * scores [cache columns, self] go through one softmax (in the same column order as the
+ * Optimum graph), then the context sums the cache part and the self part.
+ */
+function decodeAttention(g: GraphBuilder, p: string, a: AttentionParts): string {
+  const { nKv, group, nHeads, hd } = a;
+  // seq is 1, so query head kv * group + j is row j of kv group kv: [batch, kv, group, hd].
+  const qGrouped = g.op1('Reshape', [a.q, g.int64Init(`${p}.shape_q_dec`, [0, nKv, group, hd])]);
+  const cacheScores = g.op1('Add', [
+    g.op1('MatMul', [qGrouped, g.op1('Transpose', [a.pastK], { perm: [0, 1, 3, 2] })]),
+    a.attnBias,
+  ]); // [batch, kv, group, capacity]
+  const lastAxis = g.int64Init(`${p}.axis_last`, [-1]);
+  const selfScore = g.op1('ReduceSum', [g.op1('Mul', [qGrouped, a.kStep]), lastAxis], {
+    keepdims: 1,
+  }); // [batch, kv, group, 1]
+  const probs = g.op1('Softmax', [g.op1('Concat', [cacheScores, selfScore], { axis: -1 })], {
+    axis: -1,
+  });
+  const cacheProbs = g.op1('Slice', [
+    probs,
+    g.int64Init(`${p}.s0`, [0]),
+    g.int64Init(`${p}.e1`, [-1]),
+    lastAxis,
+  ]);
+  const selfProb = g.op1('Slice', [
+    probs,
+    lastAxis,
+    g.int64Init(`${p}.emax`, [2 ** 53 - 1]),
+    lastAxis,
+  ]);
+  const ctx = g.op1('Add', [
+    g.op1('MatMul', [cacheProbs, a.pastV]),
+    g.op1('Mul', [selfProb, a.vStep]),
+  ]); // [batch, kv, group, hd]
+  return g.op1('Reshape', [ctx, g.int64Init(`${p}.shape_ctx_dec`, [0, 1, nHeads * hd])]);
 }
 
 /** cos/sin tables [maxPositions, headDim] in rotate-half layout (each frequency twice). */
