@@ -27,6 +27,27 @@ export interface LogprobBatch {
 }
 
 /**
+ * x [n, in] times w [out, in] transposed. WASM's fast (XNNPACK) matmul takes only
+ * untransposed 2-D operands, and its fallback for transposed ones is about 7x slower, so
+ * there the product and both gradients are written with explicit transposes.
+ */
+function matMulT(x: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(x, w, false, true);
+  const product = tf.customGrad((xIn, wIn, save) => {
+    (save as (tensors: tf.Tensor[]) => void)([xIn as tf.Tensor, wIn as tf.Tensor]);
+    return {
+      value: tf.matMul(xIn as tf.Tensor2D, tf.transpose(wIn as tf.Tensor2D)),
+      gradFunc: (dy, saved) => {
+        const [xS, wS] = saved as tf.Tensor2D[];
+        const dOut = dy as tf.Tensor2D;
+        return [tf.matMul(dOut, wS), tf.matMul(tf.transpose(dOut), xS)];
+      },
+    };
+  });
+  return product(x, w) as tf.Tensor2D;
+}
+
+/**
  * Embedding lookup. Where the backend has UnsortedSegmentSum (tf.gather's gradient: native
  * TensorFlow, plain CPU) it is tf.gather; otherwise (WASM) the gradient is a dense one-hot
  * matmul [n, vocab]^T x [n, hidden], which costs n * vocab * hidden multiply-adds.
@@ -40,7 +61,7 @@ function embedLookup(table: tf.Tensor2D, ids: tf.Tensor1D): tf.Tensor2D {
       value: tf.gather(t as tf.Tensor2D, ids),
       gradFunc: (dy, saved) => {
         const oneHot = tf.oneHot(saved[0] as tf.Tensor1D, vocab); // [n, vocab]
-        return tf.matMul(oneHot, dy as tf.Tensor2D, true, false); // [vocab, hidden]
+        return tf.matMul(tf.transpose(oneHot), dy as tf.Tensor2D); // [vocab, hidden]
       },
     };
   });
@@ -136,7 +157,8 @@ export class LlamaModel {
   private readonly sin: tf.Tensor2D;
   // Training-path rotary tables tiled per head, [maxPositions, heads*headDim], for q and k
   // in their projected [tokens, heads*headDim] layout; q's carry the 1/sqrt(headDim)
-  // attention scale so that the [batch, heads, seqLen, seqLen] scores need no extra pass.
+  // attention scale so that the [batch, heads, seqLen, seqLen] scores need no extra pass;
+  // `rotate` holds R transposed (x R = matMulT(x, R^T)), the layout matMulT wants.
   private readonly ropeQ: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D };
   private readonly ropeK: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D };
   // Additive causal mask [maxPositions, maxPositions]: 0 on and below the diagonal,
@@ -166,7 +188,7 @@ export class LlamaModel {
       tf.tidy(() => ({
         cos: tf.tile(this.cos, [1, heads]).mul(scale) as tf.Tensor2D,
         sin: tf.tile(this.sin, [1, heads]).mul(scale) as tf.Tensor2D,
-        rotate: rotateHalfMatrix(heads * hd, hd),
+        rotate: rotateHalfMatrix(heads * hd, hd).transpose() as tf.Tensor2D,
       }));
     this.ropeQ = tiled(config.num_attention_heads, 1 / Math.sqrt(hd));
     this.ropeK = tiled(config.num_key_value_heads, 1);
@@ -220,7 +242,7 @@ export class LlamaModel {
       const lmHead = this.config.tie_word_embeddings
         ? this.p('model.embed_tokens.weight')
         : this.p('lm_head.weight');
-      const logits = tf.matMul(hidden, lmHead as tf.Tensor2D, false, true);
+      const logits = matMulT(hidden, lmHead as tf.Tensor2D);
       return logits.reshape([batch, seqLen, this.config.vocab_size]);
     });
   }
@@ -251,7 +273,7 @@ export class LlamaModel {
       // product of the hidden state with the target's lm_head row, [n, hidden] instead of
       // a one-hot product over [n, vocab].
       const targetLogits = tf.sum(tf.mul(hidden, embedLookup(lmHead, targets)), -1);
-      const logits = tf.matMul(hidden, lmHead, false, true); // [n, vocab]
+      const logits = matMulT(hidden, lmHead); // [n, vocab]
       return tf
         .sub(targetLogits, logSumExpRows(logits as tf.Tensor2D))
         .reshape([batch, seqLen - 1]) as tf.Tensor2D;
@@ -332,7 +354,7 @@ export class LlamaModel {
       t: tf.Tensor2D,
       table: { cos: tf.Tensor2D; sin: tf.Tensor2D; rotate: tf.Tensor2D },
     ) => {
-      const rotated = tf.matMul(t, table.rotate).reshape([batch, seqLen, -1]);
+      const rotated = matMulT(t, table.rotate).reshape([batch, seqLen, -1]); // x R
       return tf.add(tf.mul(t.reshape([batch, seqLen, -1]), table.cos), tf.mul(rotated, table.sin));
     };
     // [batch, seqLen, n*hd] -> [batch, n, seqLen, hd]
@@ -444,7 +466,7 @@ export class LlamaModel {
 
   // x [n, in] times W [out, in] transposed: transformers' nn.Linear without bias.
   private linear(x: tf.Tensor2D, weight: string): tf.Tensor2D {
-    return tf.matMul(x, this.p(weight) as tf.Tensor2D, false, true);
+    return matMulT(x, this.p(weight) as tf.Tensor2D);
   }
 }
 
