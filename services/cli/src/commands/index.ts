@@ -112,6 +112,12 @@ export function registerCommands(program: Command): void {
     .option('--json', 'print the metrics as JSON')
     .action(async (options) => (await import('./eval.ts')).evalCommand(options));
 
+  program
+    .command('report')
+    .description('Redraw report.html and summary.json of a run folder from its metrics.jsonl')
+    .argument('<run-dir>', 'run folder written by gsil run')
+    .action(async (dir: string) => (await import('./report.ts')).reportCommand(dir));
+
   const assets = program.command('assets').description('Known data and model assets');
   assets
     .command('list')

@@ -39,9 +39,16 @@ function svgChart(option: echarts.EChartsOption): string {
 function lineChart(title: string, steps: EventJson[], fields: string[]): string {
   return svgChart({
     title: { text: title, left: 'center', textStyle: { fontSize: 14 } },
-    legend: { top: 24 },
-    grid: { top: 60, left: 60, right: 20, bottom: 40 },
-    xAxis: { type: 'value', name: 'step', nameLocation: 'middle', nameGap: 25 },
+    legend: { bottom: 0 },
+    grid: { top: 40, left: 60, right: 20, bottom: 70 },
+    xAxis: {
+      type: 'value',
+      name: 'step',
+      nameLocation: 'middle',
+      nameGap: 25,
+      min: 'dataMin',
+      minInterval: 1,
+    },
     yAxis: { type: 'value', scale: true },
     series: fields.map((field) => ({
       name: field,
@@ -60,8 +67,8 @@ function evalChart(evals: StageEval[]): string {
       left: 'center',
       textStyle: { fontSize: 14 },
     },
-    legend: { top: 24 },
-    grid: { top: 60, left: 60, right: 20, bottom: 40 },
+    legend: { bottom: 0 },
+    grid: { top: 40, left: 60, right: 20, bottom: 60 },
     xAxis: { type: 'category', data: evals.map((e) => e.version) },
     yAxis: { type: 'value', min: 0, max: 1 },
     series: names.map((name) => ({
@@ -153,7 +160,7 @@ export function writeReport(outDir: string, input: ReportInput): void {
   const html = `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>GSIL run ${escapeHtml(summary.runId)}</title>
 <style>body{font-family:system-ui,sans-serif;max-width:800px;margin:2em auto;color:#222}
-table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
+table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}</style></head><body>
 <h1>GSIL run ${escapeHtml(summary.runId)}</h1>
 <p>State: ${summary.state === 3 ? 'succeeded' : `not succeeded ${escapeHtml(summary.error ?? '')}`}.
