@@ -31,7 +31,7 @@ export const SamplerConfig = z
       .min(1)
       .optional()
       .describe(
-        'local folder of pulled, sha256-checked versions (default: <os tmpdir>/gsil-sampler-models)',
+        'local folder of pulled, sha256-checked versions (default: a fresh temporary folder per process, removed on shutdown)',
       ),
     modelStore: z
       .string()

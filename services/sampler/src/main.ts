@@ -1,5 +1,6 @@
 // Starts a sampler replica: `gsil serve sampler` calls startSampler with the CLI's flags;
 // GSIL_SAMPLER_* environment variables fill in what the flags leave out.
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PROTO_FILES, PROTO_ROOT, SamplerServiceService } from '@gsil/contracts';
@@ -62,8 +63,11 @@ export async function startSampler(
   if (fetchers.length === 0) {
     logger.warn('neither modelRoot nor modelStore is set: only versions already in cacheDir serve');
   }
+  // Without a configured cache, a fresh folder per process: run ids (and so model names)
+  // can repeat across runs on one machine, and two replicas must not share a folder.
+  const temporaryCache = config.cacheDir ? undefined : mkdtempSync(join(tmpdir(), 'gsil-sampler-'));
   const models = new ModelCache<LoadedModel>({
-    root: config.cacheDir ?? join(tmpdir(), 'gsil-sampler-models'),
+    root: config.cacheDir ?? temporaryCache!,
     maxResident: config.maxResidentModels,
     fetchers,
     load: (dir, ref) =>
@@ -134,6 +138,7 @@ export async function startSampler(
       process.off('SIGTERM', onSignal).off('SIGINT', onSignal);
       await running.shutdown();
       await models.close();
+      if (temporaryCache) rmSync(temporaryCache, { recursive: true, force: true });
       resolveClosed();
     })();
     return shuttingDown;

@@ -50,7 +50,7 @@ export class LocalServices {
         '--exit-with-parent',
         ...args,
       ],
-      { stdio: ['pipe', logFile, logFile], env: this.serviceEnv(name) },
+      { stdio: ['pipe', logFile, logFile], env: process.env },
     );
     const exited = new Promise<never>((_, reject) =>
       child.once('exit', (code, signal) => {
@@ -65,16 +65,6 @@ export class LocalServices {
     const service = { name, address, process: child };
     this.services.push(service);
     return service;
-  }
-
-  /**
-   * The sampler's version cache otherwise defaults to one folder shared by every process
-   * on the machine, while run ids (model names) come from the run folder's name: a second
-   * run into a folder of the same name would be served the first run's stale versions.
-   */
-  private serviceEnv(name: string): NodeJS.ProcessEnv {
-    if (name !== 'sampler' || process.env.GSIL_SAMPLER_CACHE_DIR) return process.env;
-    return { ...process.env, GSIL_SAMPLER_CACHE_DIR: join(this.scratchDir, 'sampler-cache') };
   }
 
   private async waitForPortFile(file: string, name: string): Promise<number> {
