@@ -17,6 +17,7 @@ const { values } = parseArgs({
     iterations: { type: 'string', default: '2' },
     out: { type: 'string', default: 'runs/sweep' },
     only: { type: 'string' },
+    lr: { type: 'string' },
   },
 });
 if (!values['sft-model']) throw new Error('--sft-model <dir> is required');
@@ -29,16 +30,27 @@ interface Trial {
   flags: string[];
 }
 
+// Phase 1 scans the learning rate with the logistic loss; phase 2 tries every loss and
+// (alpha, beta) at the chosen rate. `--lr` overrides the phase-2 rate.
+const lr = values.lr ?? '3e-5';
 const trials: Trial[] = [
-  { name: 'bernoulli a=0.1 b=0', flags: ['--loss', 'bernoulli', '--alpha', '0.1', '--beta', '0'] },
-  { name: 'bernoulli a=0.01 b=2', flags: ['--loss', 'bernoulli', '--alpha', '0.01', '--beta', '2'] },
-  { name: 'bernoulli a=1 b=0', flags: ['--loss', 'bernoulli', '--alpha', '1', '--beta', '0'] },
-  { name: 'brier a=0.1 b=0', flags: ['--loss', 'brier', '--alpha', '0.1', '--beta', '0'] },
-  { name: 'hinge a=0.1 b=0', flags: ['--loss', 'hinge', '--alpha', '0.1', '--beta', '0'] },
-  { name: 'kliep a=0.1 b=0', flags: ['--loss', 'kliep', '--alpha', '0.1', '--beta', '0'] },
-  { name: 'lsif a=0.1 b=0', flags: ['--loss', 'lsif', '--alpha', '0.1', '--beta', '0'] },
-  { name: 'spin b=0.1', flags: ['--loss', 'spin', '--beta', '0.1'] },
-  { name: 'sft (continued)', flags: ['--loss', 'sft'] },
+  ...['1e-4', '3e-5', '1e-5'].map((rate) => ({
+    name: `lr ${rate} bernoulli a=0.1 b=0`,
+    flags: ['--lr', rate, '--loss', 'bernoulli', '--alpha', '0.1', '--beta', '0'],
+  })),
+  ...[
+    ['bernoulli', '0.01', '2'],
+    ['bernoulli', '1', '0'],
+    ['brier', '0.1', '0'],
+    ['hinge', '0.1', '0'],
+    ['kliep', '0.1', '0'],
+    ['lsif', '0.1', '0'],
+  ].map(([loss, alpha, beta]) => ({
+    name: `${loss} a=${alpha} b=${beta} lr ${lr}`,
+    flags: ['--lr', lr, '--loss', loss, '--alpha', alpha, '--beta', beta],
+  })),
+  { name: `spin b=0.1 lr ${lr}`, flags: ['--lr', lr, '--loss', 'spin', '--beta', '0.1'] },
+  { name: `sft (continued) lr ${lr}`, flags: ['--lr', lr, '--loss', 'sft'] },
 ];
 
 interface Eval {
