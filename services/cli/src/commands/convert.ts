@@ -1,6 +1,6 @@
 // `gsil convert llama2c` and `gsil export-onnx`.
 import { writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { resolveAsset } from '@gsil/assets';
 import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
@@ -40,6 +40,6 @@ export async function exportOnnxCommand(options: ExportOptions): Promise<void> {
   const bytes = exportOnnx(config, weights);
   writeFileSync(options.out, bytes);
   process.stderr.write(
-    `gsil: wrote ${options.out} (${bytes.length} bytes) from ${dirname(options.out)}\n`,
+    `gsil: wrote ${options.out} (${bytes.length} bytes) from ${options.model}\n`,
   );
 }
