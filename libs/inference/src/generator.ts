@@ -32,6 +32,8 @@ export interface GenerationRequest {
   promptIds: number[];
   /** Which of several samples for the same prompt this is (seeds its stream). Default 0. */
   sampleIndex?: number;
+  /** This row's token budget, overriding GenerationOptions.maxNewTokens. */
+  maxNewTokens?: number;
   /** Stable key of the prompt for the random stream; defaults to the request's index. */
   promptKey?: string | number;
 }
@@ -61,8 +63,7 @@ export interface Completion {
 }
 
 interface Row {
-  requestIndex: number;
-  sampleIndex: number;
+  job: RowJob;
   rng: SequenceRng;
   tokens: number[];
   logprobs: number[];
@@ -72,6 +73,29 @@ interface Row {
   position: number;
   /** Leading masked cache columns of this row. */
   pad: number;
+}
+
+/**
+ * One sequence to generate with its own settings, as the decoding loop takes it: rows of
+ * different calls (different sampling settings, seeds, budgets) can share a batch.
+ */
+export interface RowJob {
+  request: GenerationRequest;
+  requestIndex: number;
+  options: GenerationOptions;
+  stop: Set<number>;
+  /** Receives the completion. */
+  emit: (completion: Completion) => void;
+  /** The row leaves the batch, without a completion, once this is aborted. */
+  signal?: AbortSignal;
+}
+
+/** Where the decoding loop takes new rows from; it may grow while the loop runs. */
+export interface RowSource {
+  /** Removes and returns up to `n` waiting jobs (skipping cancelled ones). */
+  take(n: number): RowJob[];
+  /** Whether jobs are waiting. */
+  readonly waiting: boolean;
 }
 
 /** The running batch: rows and their caches [rows, kvHeads, length, headDim]. */
@@ -106,56 +130,45 @@ export class Generator {
     requests: GenerationRequest[],
     options: GenerationOptions,
   ): AsyncGenerator<Completion> {
-    const maxBatch = options.maxBatch ?? 64;
-    const stop = new Set(options.stopTokenIds ?? []);
-    const queue = requests.map((request, requestIndex) => ({ request, requestIndex }));
-    for (const { request } of queue) {
+    for (const request of requests) {
       if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
     }
-    if (options.maxNewTokens <= 0) {
-      for (const { request, requestIndex } of queue) {
-        yield emptyCompletion(requestIndex, request.sampleIndex ?? 0);
-      }
-      return;
+    options.signal?.throwIfAborted();
+    const stream = new CompletionStream();
+    // Ends this call's rows when the caller aborts or stops reading.
+    const own = new AbortController();
+    const signal = options.signal ? AbortSignal.any([options.signal, own.signal]) : own.signal;
+    const jobs = requests.map((request, requestIndex) =>
+      rowJob(request, requestIndex, options, signal, stream),
+    );
+    this.decodeLoop(arraySource(withBudget(jobs)), options.maxBatch ?? 64).then(
+      () => stream.close(),
+      (error) => stream.fail(error),
+    );
+    try {
+      yield* stream.drain(options.signal);
+    } finally {
+      own.abort();
     }
-    const finished: Completion[] = [];
+  }
 
-    // Records a sampled token; returns true when the row is done.
-    const accept = (row: Row, logits: Float32Array, offset: number): boolean => {
-      const vocab = this.layout.vocab;
-      let token: number;
-      if (options.temperature === 0) {
-        const choice = argmaxWithLogprob(logits, offset, vocab);
-        token = choice.token;
-        row.logprobs.push(choice.logprob);
-      } else {
-        token = sampleToken(logits, offset, vocab, options, row.rng);
-        row.logprobs.push(tokenLogprob(logits, offset, vocab, token));
-      }
-      row.tokens.push(token);
-      const done = stop.has(token) || row.tokens.length >= options.maxNewTokens;
-      if (done) finished.push(toCompletion(row, stop.has(token) ? 'stop' : 'length'));
-      row.pending = token;
-      row.position++;
-      return done;
-    };
-    if (this.decodeSession) {
-      yield* this.generateInSlots(this.decodeSession, queue, options, maxBatch, finished, accept);
-      return;
-    }
-
+  /**
+   * Decodes until the source has no waiting jobs and every row finished or was
+   * cancelled: rows are prefilled as slots free up, so jobs may join from any caller at
+   * any time. A failure of ONNX Runtime rejects the returned promise.
+   */
+  async decodeLoop(source: RowSource, maxBatch: number): Promise<void> {
+    if (this.decodeSession) return this.loopInSlots(this.decodeSession, source, maxBatch);
     let batch: Batch = { rows: [], kv: [], length: 0 };
-
-    while (queue.length > 0 || batch.rows.length > 0) {
-      options.signal?.throwIfAborted();
-
-      // 1. Refill free slots by prefilling queued prompts and merging their caches.
-      if (batch.rows.length < maxBatch && queue.length > 0) {
-        const taken = queue.splice(0, maxBatch - batch.rows.length);
-        const fresh = await this.prefill(taken, options, accept);
-        batch = this.merge(batch, fresh);
+    while (source.waiting || batch.rows.length > 0) {
+      // 1. Drop cancelled rows, then refill free slots by prefilling waiting prompts and
+      //    merging their caches.
+      const live = liveRows(batch.rows);
+      if (live.length < batch.rows.length) batch = this.compact(batch, live);
+      if (batch.rows.length < maxBatch && source.waiting) {
+        const taken = source.take(maxBatch - batch.rows.length);
+        if (taken.length > 0) batch = this.merge(batch, await this.prefill(taken));
       }
-      yield* finished.splice(0);
       if (batch.rows.length === 0) continue;
 
       // 2. One decode step for every row.
@@ -183,43 +196,66 @@ export class Generator {
       const kv = this.presentNames().map((name) => out[name]);
       const keep: number[] = [];
       rows.forEach((row, r) => {
-        if (!accept(row, logits, r * this.layout.vocab)) keep.push(r);
+        if (!this.accept(row, logits, r * this.layout.vocab)) keep.push(r);
       });
       batch = { rows, kv, length: length + 1 };
       if (keep.length < rows.length) batch = this.compact(batch, keep);
-      yield* finished.splice(0);
     }
   }
 
+  /** Records a sampled token, emitting the completion when the row is done; returns done. */
+  private accept(row: Row, logits: Float32Array, offset: number): boolean {
+    const { options, stop } = row.job;
+    const vocab = this.layout.vocab;
+    let token: number;
+    if (options.temperature === 0) {
+      const choice = argmaxWithLogprob(logits, offset, vocab);
+      token = choice.token;
+      row.logprobs.push(choice.logprob);
+    } else {
+      token = sampleToken(logits, offset, vocab, options, row.rng);
+      row.logprobs.push(tokenLogprob(logits, offset, vocab, token));
+    }
+    row.tokens.push(token);
+    const maxNewTokens = row.job.request.maxNewTokens ?? options.maxNewTokens;
+    const done = stop.has(token) || row.tokens.length >= maxNewTokens;
+    if (done) row.job.emit(toCompletion(row, stop.has(token) ? 'stop' : 'length'));
+    row.pending = token;
+    row.position++;
+    return done;
+  }
+
   /** The fast path's loop: prefill on the Optimum graph, decode steps on the step graph. */
-  private async *generateInSlots(
+  private async loopInSlots(
     decodeSession: ort.InferenceSession,
-    queue: Array<{ request: GenerationRequest; requestIndex: number }>,
-    options: GenerationOptions,
+    source: RowSource,
     maxBatch: number,
-    finished: Completion[],
-    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
-  ): AsyncGenerator<Completion> {
-    const longestPrompt = Math.max(...queue.map((q) => q.request.promptIds.length));
-    const slots = new KvSlots(this.layout, maxBatch, longestPrompt + 1);
+  ): Promise<void> {
+    const slots = new KvSlots(this.layout, maxBatch, 1);
     const stepNames = this.kvNames('step');
     const vocab = this.layout.vocab;
     const rows: Row[] = []; // by slot
     const ids = new BigInt64Array(maxBatch);
     const positions = new BigInt64Array(maxBatch);
-    while (queue.length > 0 || slots.rows > 0) {
-      options.signal?.throwIfAborted();
-
-      // 1. Refill free slots from a prefill of queued prompts.
-      if (slots.rows < maxBatch && queue.length > 0) {
-        const taken = queue.splice(0, maxBatch - slots.rows);
-        const { batch, keep } = await this.prefillAll(taken, options, accept);
-        const present = batch.kv.map((t) => t.data as Float32Array);
-        for (const r of keep) {
-          rows[slots.add(present, r, batch.length, batch.rows[r].pad)] = batch.rows[r];
+    const free = (slot: number) => {
+      const moved = slots.remove(slot);
+      if (moved >= 0) rows[slot] = rows[moved];
+      rows.length = slots.rows;
+    };
+    while (source.waiting || slots.rows > 0) {
+      // 1. Free cancelled rows' slots (highest first: a moved row is never one to free),
+      //    then refill free slots from a prefill of waiting prompts.
+      for (let r = slots.rows - 1; r >= 0; r--) if (rows[r].job.signal?.aborted) free(r);
+      if (slots.rows < maxBatch && source.waiting) {
+        const taken = source.take(maxBatch - slots.rows);
+        if (taken.length > 0) {
+          const { batch, keep } = await this.prefillAll(taken);
+          const present = batch.kv.map((t) => t.data as Float32Array);
+          for (const r of keep) {
+            rows[slots.add(present, r, batch.length, batch.rows[r].pad)] = batch.rows[r];
+          }
         }
       }
-      yield* finished.splice(0);
       const n = slots.rows;
       if (n === 0) continue;
 
@@ -236,15 +272,10 @@ export class Generator {
       slots.append(stepNames.map((name) => out[name].data as Float32Array));
       const logits = out.logits.data as Float32Array;
       const done: number[] = [];
-      for (let r = 0; r < n; r++) if (accept(rows[r], logits, r * vocab)) done.push(r);
+      for (let r = 0; r < n; r++) if (this.accept(rows[r], logits, r * vocab)) done.push(r);
 
-      // 3. Free finished slots, highest first, so a moved row is never one still to free.
-      for (let i = done.length - 1; i >= 0; i--) {
-        const moved = slots.remove(done[i]);
-        if (moved >= 0) rows[done[i]] = rows[moved];
-      }
-      rows.length = slots.rows;
-      yield* finished.splice(0);
+      // 3. Free finished slots, highest first.
+      for (let i = done.length - 1; i >= 0; i--) free(done[i]);
     }
   }
 
@@ -264,12 +295,8 @@ export class Generator {
   }
 
   /** prefillAll, keeping only the rows that go on. */
-  private async prefill(
-    taken: Array<{ request: GenerationRequest; requestIndex: number }>,
-    options: GenerationOptions,
-    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
-  ): Promise<Batch> {
-    const { batch, keep } = await this.prefillAll(taken, options, accept);
+  private async prefill(taken: RowJob[]): Promise<Batch> {
+    const { batch, keep } = await this.prefillAll(taken);
     return keep.length < batch.rows.length ? this.compact(batch, keep) : batch;
   }
 
@@ -277,17 +304,14 @@ export class Generator {
    * Runs the prompts left-padded without cache and samples each row's first token;
    * `keep` lists the rows that did not finish with it.
    */
-  private async prefillAll(
-    taken: Array<{ request: GenerationRequest; requestIndex: number }>,
-    options: GenerationOptions,
-    accept: (row: Row, logits: Float32Array, offset: number) => boolean,
-  ): Promise<{ batch: Batch; keep: number[] }> {
+  private async prefillAll(taken: RowJob[]): Promise<{ batch: Batch; keep: number[] }> {
     const length = Math.max(...taken.map((t) => t.request.promptIds.length));
     const n = taken.length;
     const ids = new Array<number>(n * length).fill(0);
     const mask = new Array<number>(n * length).fill(0);
     const positions = new Array<number>(n * length).fill(0);
-    const rows: Row[] = taken.map(({ request, requestIndex }, r) => {
+    const rows: Row[] = taken.map((job, r) => {
+      const { request, requestIndex } = job;
       const pad = length - request.promptIds.length;
       request.promptIds.forEach((id, j) => {
         ids[r * length + pad + j] = id;
@@ -296,9 +320,8 @@ export class Generator {
       });
       const sampleIndex = request.sampleIndex ?? 0;
       return {
-        requestIndex,
-        sampleIndex,
-        rng: new SequenceRng(options.seed ?? 0, request.promptKey ?? requestIndex, sampleIndex),
+        job,
+        rng: new SequenceRng(job.options.seed ?? 0, request.promptKey ?? requestIndex, sampleIndex),
         tokens: [],
         logprobs: [],
         pending: 0,
@@ -316,7 +339,7 @@ export class Generator {
     const vocab = this.layout.vocab;
     const keep: number[] = [];
     rows.forEach((row, r) => {
-      if (!accept(row, logits, (r * length + length - 1) * vocab)) keep.push(r);
+      if (!this.accept(row, logits, (r * length + length - 1) * vocab)) keep.push(r);
     });
     return { batch: { rows, kv: this.presentNames().map((name) => out[name]), length }, keep };
   }
@@ -394,8 +417,8 @@ function range(n: number): number[] {
 
 function toCompletion(row: Row, finishReason: 'stop' | 'length'): Completion {
   return {
-    requestIndex: row.requestIndex,
-    sampleIndex: row.sampleIndex,
+    requestIndex: row.job.requestIndex,
+    sampleIndex: row.job.request.sampleIndex ?? 0,
     tokenIds: row.tokens,
     tokenLogprobs: row.logprobs,
     logprob: row.logprobs.reduce((s, x) => s + x, 0),
@@ -412,4 +435,111 @@ function emptyCompletion(requestIndex: number, sampleIndex: number): Completion 
     logprob: 0,
     finishReason: 'length',
   };
+}
+
+/** Indices of the rows whose job was not cancelled. */
+function liveRows(rows: Row[]): number[] {
+  const live: number[] = [];
+  rows.forEach((row, r) => {
+    if (!row.job.signal?.aborted) live.push(r);
+  });
+  return live;
+}
+
+/** A job per request of one generate() call, emitting into `stream`. */
+export function rowJob(
+  request: GenerationRequest,
+  requestIndex: number,
+  options: GenerationOptions,
+  signal: AbortSignal | undefined,
+  stream: CompletionStream,
+): RowJob {
+  const job: RowJob = {
+    request,
+    requestIndex,
+    options,
+    stop: new Set(options.stopTokenIds ?? []),
+    emit: (completion) => stream.push(completion),
+    signal,
+  };
+  return job;
+}
+
+/** The jobs with tokens to generate; the others complete empty at once. */
+export function withBudget(jobs: RowJob[]): RowJob[] {
+  return jobs.filter((job) => {
+    if ((job.request.maxNewTokens ?? job.options.maxNewTokens) > 0) return true;
+    job.emit(emptyCompletion(job.requestIndex, job.request.sampleIndex ?? 0));
+    return false;
+  });
+}
+
+/** A source over a fixed list of jobs. */
+function arraySource(jobs: RowJob[]): RowSource {
+  const queue = [...jobs];
+  return {
+    take(n) {
+      const taken: RowJob[] = [];
+      while (taken.length < n && queue.length > 0) {
+        const job = queue.shift() as RowJob;
+        if (!job.signal?.aborted) taken.push(job);
+      }
+      return taken;
+    },
+    get waiting() {
+      return queue.length > 0;
+    },
+  };
+}
+
+/**
+ * Completions of one caller, pushed by the decoding loop and read as an async iterator;
+ * ends when closed, throws when the loop failed or the caller's signal aborted.
+ */
+export class CompletionStream {
+  private buffered: Completion[] = [];
+  private ended = false;
+  private error: unknown;
+  private wake: (() => void) | null = null;
+
+  push(completion: Completion): void {
+    this.buffered.push(completion);
+    this.notify();
+  }
+
+  close(): void {
+    this.ended = true;
+    this.notify();
+  }
+
+  fail(error: unknown): void {
+    this.error ??= error ?? new Error('generation failed');
+    this.close();
+  }
+
+  private notify(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  async *drain(signal?: AbortSignal): AsyncGenerator<Completion> {
+    const onAbort = () => this.fail(signal?.reason);
+    signal?.addEventListener('abort', onAbort, { once: true });
+    try {
+      while (true) {
+        if (this.error !== undefined) throw this.error;
+        if (this.buffered.length > 0) {
+          yield* this.buffered.splice(0);
+          continue;
+        }
+        if (this.ended) return;
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+      }
+    } finally {
+      signal?.removeEventListener('abort', onAbort);
+    }
+  }
 }

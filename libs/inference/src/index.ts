@@ -3,3 +3,4 @@ export * from './model-io.ts';
 export * from './sampling.ts';
 export * from './score.ts';
 export * from './session.ts';
+export * from './continuous-batcher.ts';

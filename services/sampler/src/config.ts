@@ -51,7 +51,7 @@ export const SamplerConfig = z
       .max(4096)
       .default(32)
       .describe(
-        'rows one request decodes together; concurrent requests each run their own batch, in sequences (default 32)',
+        'rows decoded together per model version, shared by all concurrent requests (continuous batching), in sequences (default 32)',
       ),
     maxNewTokens: count(1)
       .default(64)

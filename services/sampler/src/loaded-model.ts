@@ -2,6 +2,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
+  ContinuousBatcher,
   createDecodeSession,
   createSession,
   type ExecutionProviderChoice,
@@ -20,6 +21,8 @@ export interface LoadedModel {
   /** Tokens of prompt plus completion the model can attend to. */
   contextLength: number;
   generator: Generator;
+  /** The running batch that all requests for this version share. */
+  batcher: ContinuousBatcher;
   executionProvider: 'cuda' | 'webgpu' | 'cpu';
   session: ort.InferenceSession;
   /**
@@ -35,6 +38,8 @@ export interface LoadedModel {
 export interface LoadOptions {
   provider: ExecutionProviderChoice;
   threads: number;
+  /** Rows decoded together across all requests for the version. */
+  maxBatchSize: number;
   warn: (message: string) => void;
   /** Told how many tokens each ONNX Runtime pass generates (one per batch row). */
   onTokens?: (count: number) => void;
@@ -83,6 +88,7 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
   const count = (s: ort.InferenceSession) =>
     options.onTokens ? countingSession(s, options.onTokens) : s;
   const session = count(created.session);
+  const generator = new Generator(session, config.vocab_size, decode && count(decode));
   let users = 0;
   let unloaded = false;
   let released: Promise<void> | null = null;
@@ -96,7 +102,8 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
     tokenizer,
     config,
     contextLength: config.max_position_embeddings,
-    generator: new Generator(session, config.vocab_size, decode && count(decode)),
+    generator,
+    batcher: new ContinuousBatcher(generator, options.maxBatchSize),
     executionProvider: created.executionProvider,
     session: created.session,
     use() {

@@ -74,6 +74,7 @@ export async function startSampler(
       loadModelDir(dir, {
         provider: config.provider,
         threads: config.threads,
+        maxBatchSize: config.maxBatchSize,
         warn,
         onTokens: (count) => generatedTokens.inc(count),
       }).catch((err) => {

@@ -195,6 +195,55 @@ describe('streaming and batching', () => {
   });
 });
 
+describe('continuous batching across requests', () => {
+  const byPlace = (
+    completions: { promptIndex: number; sampleIndex: number; tokenIds: number[] }[],
+  ) =>
+    Object.fromEntries(completions.map((c) => [`${c.promptIndex}/${c.sampleIndex}`, c.tokenIds]));
+  const shardA = {
+    prompts: [text('Once upon a time'), text('The dog')],
+    sampling: { temperature: 1, topP: 0.9, seed: 11, numSamples: 2, maxNewTokens: 30 },
+  };
+  const shardB = {
+    prompts: [text('Lily'), tokens([1])],
+    sampling: { temperature: 0, maxNewTokens: 45 },
+  };
+
+  test('concurrent requests get exactly the tokens they get alone; cancelling one spares the other', async () => {
+    const aloneA = await generate(client, shardA);
+    const aloneB = await generate(client, shardB);
+    expect(aloneA.completions).toHaveLength(4);
+
+    // A long request that is cancelled while A and B share the batch with it.
+    const doomed = client.generate(
+      GenerateRequest.fromPartial({
+        model: { name: 'stories260k', version: 'base' },
+        prompts: [text('Max')],
+        sampling: { temperature: 1, maxNewTokens: 300, numSamples: 3, stopTokenIds: [] },
+      }),
+    );
+    const doomedEnded = new Promise<number | undefined>((resolve) => {
+      doomed.on('error', (err: { code?: number }) => resolve(err.code));
+      doomed.on('end', () => resolve(undefined));
+    });
+    let cancelled = false;
+    doomed.on('data', () => {});
+    const [togetherA, togetherB] = await Promise.all([
+      generate(client, shardA, () => {
+        // Cancel as soon as the first completion of A arrives, mid-generation of B.
+        if (!cancelled) doomed.cancel();
+        cancelled = true;
+      }),
+      generate(client, shardB),
+    ]);
+    expect(await doomedEnded).toBe(status.CANCELLED);
+    expect(togetherA.error).toBeNull();
+    expect(togetherB.error).toBeNull();
+    expect(byPlace(togetherA.completions)).toEqual(byPlace(aloneA.completions));
+    expect(byPlace(togetherB.completions)).toEqual(byPlace(aloneB.completions));
+  });
+});
+
 describe('request errors', () => {
   const expectError = async (
     request: Parameters<typeof generate>[1],

@@ -1,11 +1,11 @@
 // SamplerService handlers: Generate streams each completion as soon as it finishes;
 // GetInfo describes the replica.
 //
-// Batching: the sequences of one request (prompts x num_samples) share a continuously
-// refilled batch of up to maxBatchSize rows. Concurrent requests each run their own batch
-// on the shared ONNX Runtime session (whose runs interleave), because the library
-// Generator batches within one call only and a request's sampling parameters apply to
-// all its rows.
+// Batching: the sequences of every request for a model version (prompts x num_samples)
+// share one continuously refilled batch of up to maxBatchSize rows (ContinuousBatcher), so
+// several trainer shards in flight fill one batch. Each row keeps its own sampling
+// settings and random stream, so results do not depend on what else is decoding; a
+// cancelled request's rows leave the batch.
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import {
   type Completion,
@@ -13,7 +13,7 @@ import {
   type GenerateRequest,
   type SamplerInfo,
 } from '@gsil/contracts';
-import type { Completion as GeneratedCompletion, GenerationRequest } from '@gsil/inference';
+import type { GenerationRequest } from '@gsil/inference';
 import type { ModelCache } from '@gsil/model-store';
 import type { Logger } from '@gsil/service-kit';
 import { callLogger } from '@gsil/service-kit';
@@ -43,71 +43,26 @@ interface PromptSample extends GenerationRequest {
 }
 
 /**
- * Splits the rows by how many tokens they may generate: max_new_tokens, but never past
- * the context. Usually there is one group; the library takes one limit per call.
+ * The request's rows, prompts x samples, each with its own token budget: max_new_tokens,
+ * but never past the context.
  */
-function groupByTokenBudget(
+function promptSamples(
   prompts: number[][],
   sampling: ResolvedSampling,
   contextLength: number,
-): Map<number, PromptSample[]> {
-  const groups = new Map<number, PromptSample[]>();
-  prompts.forEach((promptIds, promptIndex) => {
-    const budget = Math.min(sampling.maxNewTokens, contextLength - promptIds.length);
-    const group = groups.get(budget) ?? [];
-    groups.set(budget, group);
-    for (let sampleIndex = 0; sampleIndex < sampling.numSamples; sampleIndex++) {
+): PromptSample[] {
+  return prompts.flatMap((promptIds, promptIndex) =>
+    Array.from({ length: sampling.numSamples }, (_, sampleIndex) => ({
+      promptIds,
+      sampleIndex,
       // promptKey is the prompt's content, so a sample's random stream depends on
       // (seed, prompt, sample index) only: not on where the prompt sits in the request,
       // which rows share its batch, or how a retried shard was cut.
-      group.push({ promptIds, sampleIndex, promptKey: promptIds.join(','), promptIndex });
-    }
-  });
-  return groups;
-}
-
-/** Runs the groups concurrently and yields completions from all of them as they finish. */
-async function* mergeGroups(
-  model: LoadedModel,
-  groups: Map<number, PromptSample[]>,
-  sampling: ResolvedSampling,
-  maxBatch: number,
-  signal: AbortSignal,
-): AsyncGenerator<{ row: PromptSample; completion: GeneratedCompletion }> {
-  const iterators = [...groups].map(([budget, requests]) => {
-    const iterator = model.generator.generate(requests, {
-      temperature: sampling.temperature,
-      topK: sampling.topK,
-      topP: sampling.topP,
-      maxNewTokens: budget,
-      stopTokenIds: sampling.stopTokenIds,
-      seed: sampling.seed,
-      maxBatch,
-      signal,
-    });
-    return { requests, iterator };
-  });
-  const pending = new Map(
-    iterators.map((it, i) => [i, it.iterator.next().then((result) => ({ i, result }))]),
+      promptKey: promptIds.join(','),
+      promptIndex,
+      maxNewTokens: Math.min(sampling.maxNewTokens, contextLength - promptIds.length),
+    })),
   );
-  try {
-    while (pending.size > 0) {
-      const { i, result } = await Promise.race(pending.values());
-      if (result.done) {
-        pending.delete(i);
-        continue;
-      }
-      const { requests, iterator } = iterators[i];
-      pending.set(
-        i,
-        iterator.next().then((next) => ({ i, result: next })),
-      );
-      yield { row: requests[result.value.requestIndex], completion: result.value };
-    }
-  } finally {
-    // After an abort or an error the other groups' steps reject too; nobody awaits them.
-    for (const step of pending.values()) step.catch(() => {});
-  }
 }
 
 export function samplerImplementation(state: SamplerState) {
@@ -138,14 +93,17 @@ export function samplerImplementation(state: SamplerState) {
       const startMs = performance.now();
       let completions = 0;
       try {
-        const groups = groupByTokenBudget(prompts, sampling, model.contextLength);
-        for await (const { row, completion } of mergeGroups(
-          model,
-          groups,
-          sampling,
-          config.maxBatchSize,
-          abort.signal,
-        )) {
+        const rows = promptSamples(prompts, sampling, model.contextLength);
+        for await (const completion of model.batcher.generate(rows, {
+          temperature: sampling.temperature,
+          topK: sampling.topK,
+          topP: sampling.topP,
+          maxNewTokens: sampling.maxNewTokens,
+          stopTokenIds: sampling.stopTokenIds,
+          seed: sampling.seed,
+          signal: abort.signal,
+        })) {
+          const row = rows[completion.requestIndex];
           const { promptIndex } = row;
           const stopped = completion.finishReason === 'stop';
           // The text leaves out the stop token that ended generation (EOS or another).
@@ -173,7 +131,7 @@ export function samplerImplementation(state: SamplerState) {
         throw err;
       } finally {
         call.off('cancelled', onCancel);
-        // Stops any group still running after another failed.
+        // Removes this request's rows from the shared batch if it ended early.
         if (!abort.signal.aborted) abort.abort(new Error('request finished'));
         release();
         endUse();
