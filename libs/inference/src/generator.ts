@@ -21,6 +21,7 @@ import {
 } from './model-io.ts';
 import { KvSlots } from './kv-slots.ts';
 import {
+  argmax,
   argmaxWithLogprob,
   type SamplingParams,
   SequenceRng,
@@ -203,20 +204,33 @@ export class Generator {
     }
   }
 
-  /** Records a sampled token, emitting the completion when the row is done; returns done. */
-  private accept(row: Row, logits: Float32Array, offset: number): boolean {
-    const { options, stop } = row.job;
+  /**
+   * Chooses a row's next token from its logits and records it; `logsumexp` (of the row's
+   * logits), when the graph gave it, saves computing the log-probability here.
+   */
+  private accept(row: Row, logits: Float32Array, offset: number, logsumexp?: number): boolean {
+    const { options } = row.job;
     const vocab = this.layout.vocab;
-    let token: number;
-    if (options.temperature === 0) {
+    if (options.temperature === 0 && logsumexp === undefined) {
       const choice = argmaxWithLogprob(logits, offset, vocab);
-      token = choice.token;
-      row.logprobs.push(choice.logprob);
-    } else {
-      token = sampleToken(logits, offset, vocab, options, row.rng);
-      row.logprobs.push(tokenLogprob(logits, offset, vocab, token));
+      return this.record(row, choice.token, choice.logprob);
     }
+    const token =
+      options.temperature === 0
+        ? argmax(logits, offset, vocab)
+        : sampleToken(logits, offset, vocab, options, row.rng);
+    const logprob =
+      logsumexp === undefined
+        ? tokenLogprob(logits, offset, vocab, token)
+        : logits[offset + token] - logsumexp;
+    return this.record(row, token, logprob);
+  }
+
+  /** Appends a token, emitting the completion when the row is done; returns done. */
+  private record(row: Row, token: number, logprob: number): boolean {
+    const { options, stop } = row.job;
     row.tokens.push(token);
+    row.logprobs.push(logprob);
     const maxNewTokens = row.job.request.maxNewTokens ?? options.maxNewTokens;
     const done = stop.has(token) || row.tokens.length >= maxNewTokens;
     if (done) row.job.emit(toCompletion(row, stop.has(token) ? 'stop' : 'length'));
@@ -233,6 +247,8 @@ export class Generator {
   ): Promise<void> {
     const slots = new KvSlots(this.layout, maxBatch, 1);
     const stepNames = this.kvNames('step');
+    const greedyFetches = ['greedy_token', 'greedy_logprob', ...stepNames];
+    const sampledFetches = ['logits', 'logsumexp', ...stepNames];
     const vocab = this.layout.vocab;
     const rows: Row[] = []; // by slot
     const ids = new BigInt64Array(maxBatch);
@@ -264,15 +280,32 @@ export class Generator {
         ids[r] = BigInt(rows[r].pending);
         positions[r] = BigInt(rows[r].position);
       }
-      const out = await decodeSession.run({
-        input_ids: new ort.Tensor('int64', ids.subarray(0, n), [n, 1]),
-        position_ids: new ort.Tensor('int64', positions.subarray(0, n), [n, 1]),
-        ...slots.feeds(),
-      });
+      // An all-greedy batch needs no logits in JS: the graph gives each row's argmax and
+      // its log-probability.
+      let greedy = true;
+      for (let r = 0; r < n && greedy; r++) greedy = rows[r].job.options.temperature === 0;
+      const out = await decodeSession.run(
+        {
+          input_ids: new ort.Tensor('int64', ids.subarray(0, n), [n, 1]),
+          position_ids: new ort.Tensor('int64', positions.subarray(0, n), [n, 1]),
+          ...slots.feeds(),
+        },
+        greedy ? greedyFetches : sampledFetches,
+      );
       slots.append(stepNames.map((name) => out[name].data as Float32Array));
-      const logits = out.logits.data as Float32Array;
       const done: number[] = [];
-      for (let r = 0; r < n; r++) if (this.accept(rows[r], logits, r * vocab)) done.push(r);
+      if (greedy) {
+        const tokens = out.greedy_token.data as BigInt64Array;
+        const logprobs = out.greedy_logprob.data as Float32Array;
+        for (let r = 0; r < n; r++) {
+          if (this.record(rows[r], Number(tokens[r]), logprobs[r])) done.push(r);
+        }
+      } else {
+        const logits = out.logits.data as Float32Array;
+        const lse = out.logsumexp.data as Float32Array;
+        for (let r = 0; r < n; r++)
+          if (this.accept(rows[r], logits, r * vocab, lse[r])) done.push(r);
+      }
 
       // 3. Free finished slots, highest first.
       for (let i = done.length - 1; i >= 0; i--) free(done[i]);

@@ -40,7 +40,9 @@ export function exportOnnx(config: LlamaConfig, weights: Weights): Uint8Array {
  *   inputs  input_ids [batch, 1] int64, position_ids [batch, 1] int64,
  *           cache_bias [batch, capacity] float (0 for a filled column, -1e9 otherwise),
  *           past_key_values.{i}.key|value [batch, kvHeads, capacity, headDim] float32
- *   outputs logits [batch, 1, vocab], step.{i}.key|value [batch, kvHeads, 1, headDim]
+ *   outputs logits [batch, 1, vocab], logsumexp [batch, 1] (of the logits),
+ *           greedy_token [batch, 1] int64 (argmax, lowest id on ties) and its
+ *           greedy_logprob [batch, 1], step.{i}.key|value [batch, kvHeads, 1, headDim]
  * The new token attends to the visible cache columns and to itself.
  */
 export function decodeStepGraph(onnxBytes: Uint8Array): Uint8Array | undefined {
@@ -279,9 +281,26 @@ function buildDecoder(g: GraphBuilder, config: LlamaConfig, mode: 'optimum' | 'd
     ? g.op1('Transpose', [embed], { perm: [1, 0] })
     : 'lm_head.weight_t';
   g.opNamed('MatMul', [hFinal, classifierT], 'logits');
+  if (decode) {
+    // Per-row results that spare the caller a pass over the vocabulary in JS: the
+    // log-partition at temperature 1, and the greedy token (lowest id on ties) with its
+    // log-probability.
+    const lse = g.opNamed('ReduceLogSumExp', ['logits'], 'logsumexp', {
+      axes: [-1],
+      keepdims: 0,
+    });
+    const maxLogit = g.op1('ReduceMax', ['logits'], { axes: [-1], keepdims: 0 });
+    g.opNamed('Sub', [maxLogit, lse], 'greedy_logprob');
+    g.opNamed('ArgMax', ['logits'], 'greedy_token', { axis: -1, keepdims: 0 });
+  }
 
   // 7. Outputs.
   g.output('logits', 'float', ['batch_size', decode ? 1 : 'sequence_length', config.vocab_size]);
+  if (decode) {
+    g.output('logsumexp', 'float', ['batch_size', 1]);
+    g.output('greedy_logprob', 'float', ['batch_size', 1]);
+    g.output('greedy_token', 'int64', ['batch_size', 1]);
+  }
   for (let i = 0; i < config.num_hidden_layers; i++) {
     for (const kind of ['key', 'value']) {
       if (decode) g.output(`step.${i}.${kind}`, 'float', ['batch_size', nKv, 1, hd]);
