@@ -218,7 +218,7 @@ export class Generator {
     const token =
       options.temperature === 0
         ? argmax(logits, offset, vocab)
-        : sampleToken(logits, offset, vocab, options, row.rng);
+        : sampleToken(logits, offset, vocab, options, row.rng, logsumexp);
     const logprob =
       logsumexp === undefined
         ? tokenLogprob(logits, offset, vocab, token)

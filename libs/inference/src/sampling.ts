@@ -84,16 +84,25 @@ export function argmaxWithLogprob(
   return { token: best, logprob: logits[offset + best] - max - Math.log(sum) };
 }
 
-/** Chooses the next token from one row of logits. */
+/**
+ * Chooses the next token from one row of logits. `logsumexp` of the row, when known,
+ * spares the full exp passes of nucleus sampling at temperature 1.
+ */
 export function sampleToken(
   logits: Float32Array,
   offset: number,
   vocab: number,
   params: SamplingParams,
   rng: SequenceRng,
+  logsumexp?: number,
 ): number {
   const temperature = params.temperature ?? 1;
   if (temperature === 0) return argmax(logits, offset, vocab);
+  // Sum over the row of exp((logit - max) / temperature), given the max.
+  const massBelow = (max: number) =>
+    logsumexp !== undefined && temperature === 1
+      ? Math.exp(logsumexp - max)
+      : fullMass(logits, offset, vocab, max, temperature);
 
   // 1. Candidates by descending logit (ties by id, so the order is deterministic). Top-p
   //    alone only needs the few most likely tokens; a full sort per row per step would
@@ -103,7 +112,7 @@ export function sampleToken(
   const order =
     topK > 0 || topP >= 1
       ? sortedIds(logits, offset, vocab)
-      : nucleusCandidates(logits, offset, vocab, temperature, topP);
+      : nucleusCandidates(logits, offset, vocab, temperature, topP, massBelow);
   let kept = topK > 0 ? Math.min(topK, order.length) : order.length;
 
   // 2. Softmax at the temperature over the kept tokens (unnormalised weights).
@@ -118,7 +127,7 @@ export function sampleToken(
   // 3. Nucleus: the shortest prefix whose mass reaches topP, as a fraction of the mass
   //    after top-k.
   if (topP < 1) {
-    const total = topK > 0 ? sum : fullMass(logits, offset, vocab, max, temperature);
+    const total = topK > 0 ? sum : massBelow(max);
     let mass = 0;
     for (let i = 0; i < kept; i++) {
       mass += probs[i] / total;
@@ -172,10 +181,11 @@ function nucleusCandidates(
   vocab: number,
   temperature: number,
   topP: number,
+  massBelow: (max: number) => number,
 ): number[] {
   let max = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < vocab; i++) if (logits[offset + i] > max) max = logits[offset + i];
-  const total = fullMass(logits, offset, vocab, max, temperature);
+  const total = massBelow(max);
   for (let gap = 2; ; gap *= 2) {
     const threshold = max - gap * temperature;
     const ids: number[] = [];
