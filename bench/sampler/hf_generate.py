@@ -1,6 +1,6 @@
 """transformers generate on a checkpoint directory; prints one JSON line per workload.
 
-Usage: python3 hf_generate.py MODEL_DIR BATCHES NEW_TOKENS
+Usage: python3 hf_generate.py MODEL_DIR BATCHES NEW_TOKENS [THREADS] [wall|cpu]
 Same workload as generate.bench.ts: prompts of [BOS], exactly NEW_TOKENS new tokens.
 """
 import json
@@ -13,6 +13,8 @@ from transformers import LlamaForCausalLM
 model_dir, batches, new_tokens = sys.argv[1], [int(b) for b in sys.argv[2].split(",")], int(sys.argv[3])
 torch.manual_seed(0)
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
+# cpu: KV-cache runs are timed in process CPU seconds (steadier on a shared machine).
+cpu_clock = len(sys.argv) > 5 and sys.argv[5] == "cpu"
 model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
 for batch in batches:
     for mode in ("greedy", "top-p 0.9"):
@@ -29,8 +31,9 @@ for batch in batches:
                 kwargs.update(top_p=0.9, top_k=0, temperature=1.0)
             with torch.inference_mode():
                 model.generate(ids, **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4})
-                start = time.perf_counter()
+                clock = time.process_time if cpu_clock and cache else time.perf_counter
+                start = clock()
                 out = model.generate(ids, **kwargs)
-                seconds = time.perf_counter() - start
+                seconds = clock() - start
             generated = (out.shape[1] - 1) * batch
             print(json.dumps({"batch": batch, "mode": mode, "cache": cache, "tokensPerSecond": generated / seconds}), flush=True)
