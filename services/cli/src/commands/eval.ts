@@ -3,9 +3,9 @@
 import { resolveAsset } from '@gsil/assets';
 import { loadDemonstrations, type TaskName } from '@gsil/data';
 import { taskMetrics } from '@gsil/eval';
-import { createSession, Generator, scoreResponses } from '@gsil/inference';
+import { scoreResponses } from '@gsil/inference';
 import { GsilTokenizer } from '@gsil/tokenizer';
-import { modelFiles } from '../local/models.ts';
+import { modelFiles, openModel } from '../local/models.ts';
 
 export interface EvalOptions {
   model: string;
@@ -27,9 +27,7 @@ async function devFile(task: TaskName): Promise<string> {
 export async function evalCommand(options: EvalOptions): Promise<void> {
   const files = await modelFiles(options.model);
   const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
-  const { session } = await createSession(files.onnx, {
-    warn: (message) => process.stderr.write(`${message}\n`),
-  });
+  const model = await openModel(files.onnx, tokenizer.vocabSize);
   const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   // Demonstrations are cut to the context less the generation budget, as the trainer does.
   const dev = loadDemonstrations(
@@ -41,9 +39,8 @@ export async function evalCommand(options: EvalOptions): Promise<void> {
   );
 
   // 1. Greedy answers, exactly as the trainer asks the sampler for them.
-  const generator = new Generator(session, tokenizer.vocabSize);
   const answers = new Array<string>(dev.length).fill('');
-  for await (const completion of generator.generate(
+  for await (const completion of model.generator.generate(
     dev.map((d) => ({ promptIds: d.promptIds })),
     {
       maxNewTokens,
@@ -56,7 +53,7 @@ export async function evalCommand(options: EvalOptions): Promise<void> {
 
   // 2. Log-probabilities of the demonstrations, for the dev NLL.
   const scores = await scoreResponses(
-    session,
+    model.session,
     dev.map((d) => ({ promptIds: d.promptIds, responseIds: d.responseIds })),
     { perToken: false },
   );
@@ -67,7 +64,7 @@ export async function evalCommand(options: EvalOptions): Promise<void> {
     scores.map((s) => s.logprob),
     scores.map((s) => s.tokenCount),
   );
-  await session.release();
+  await model.release();
 
   if (options.json) {
     process.stdout.write(`${JSON.stringify({ examples: dev.length, metrics }, null, 2)}\n`);

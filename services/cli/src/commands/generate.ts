@@ -1,8 +1,7 @@
 // `gsil generate`: one completion with ONNX Runtime. Only the completion goes to
 // stdout, so the command composes in shell pipelines; logs go to stderr.
-import { createSession, Generator } from '@gsil/inference';
 import { GsilTokenizer } from '@gsil/tokenizer';
-import { modelFiles } from '../local/models.ts';
+import { modelFiles, openModel } from '../local/models.ts';
 
 export interface GenerateOptions {
   model?: string;
@@ -17,12 +16,9 @@ export interface GenerateOptions {
 export async function generateCommand(options: GenerateOptions): Promise<void> {
   const files = await modelFiles(options.model);
   const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
-  const { session } = await createSession(files.onnx, {
-    warn: (message) => process.stderr.write(`${message}\n`),
-  });
-  const generator = new Generator(session, tokenizer.vocabSize);
+  const model = await openModel(files.onnx, tokenizer.vocabSize);
   const promptIds = options.prompt ? tokenizer.encodePrompt(options.prompt) : [tokenizer.bosId];
-  for await (const completion of generator.generate([{ promptIds }], {
+  for await (const completion of model.generator.generate([{ promptIds }], {
     maxNewTokens: options.maxNewTokens,
     temperature: options.temperature,
     topP: options.topP,
@@ -33,5 +29,5 @@ export async function generateCommand(options: GenerateOptions): Promise<void> {
   })) {
     process.stdout.write(`${tokenizer.decode(completion.tokenIds)}\n`);
   }
-  await session.release();
+  await model.release();
 }

@@ -3,9 +3,11 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir, resolveAsset } from '@gsil/assets';
+import { createDecodeSession, createSession, Generator } from '@gsil/inference';
 import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import type * as ort from 'onnxruntime-node';
 
 const ONNX_FILE = 'model.onnx';
 
@@ -51,5 +53,36 @@ export async function modelFiles(
     onnx,
     tokenizer: join(dir, 'tokenizer.json'),
     contextTokens: Number(config.max_position_embeddings),
+  };
+}
+
+export interface OpenModel {
+  session: ort.InferenceSession;
+  generator: Generator;
+  release(): Promise<void>;
+}
+
+/**
+ * ONNX Runtime sessions of a model file as the sampler opens them: the exported graph,
+ * plus the one-token decode graph derived from it when the file is our own export.
+ */
+export async function openModel(onnxPath: string, vocab: number): Promise<OpenModel> {
+  const warn = (message: string) => process.stderr.write(`${message}\n`);
+  const { session, executionProvider } = await createSession(onnxPath, {
+    intraOpThreads: 1,
+    warn,
+  });
+  const decode = await createDecodeSession(onnxPath, {
+    executionProvider,
+    intraOpThreads: 1,
+    warn,
+  });
+  return {
+    session,
+    generator: new Generator(session, vocab, decode),
+    release: async () => {
+      await session.release();
+      await decode?.release();
+    },
   };
 }

@@ -22,21 +22,23 @@ describe('buildRunConfig', () => {
   });
 
   test('flags override the recipe, --quick shrinks it, a config file sits in between', () => {
+    // biome-ignore lint/suspicious/noExplicitAny: a deep look into untyped JSON
+    type Deep = any;
     const config = buildRunConfig(
       { quick: true, loss: 'hinge', alpha: 0.5, temperature: 0.7, seed: 3, train: 't.csv' },
       { optimizer: { learningRate: 1e-5 } },
-    ) as Record<string, any>;
+    ) as Deep;
     expect(config.stages.gsil.loss).toBe('hinge');
     expect(config.stages.gsil.alpha).toBe(0.5);
     // The recipe's other sampling fields stay; only the temperature changes.
     expect(config.stages.gsil.sampling).toEqual({
-      ...(MAWPS_RECIPE.stages as any).gsil.sampling,
+      ...(MAWPS_RECIPE.stages as Deep).gsil.sampling,
       temperature: 0.7,
     });
     expect(config.stages.gsil.iterations).toBe(1);
     expect(config.task).toEqual({ name: 'mawps', trainLimit: 64, trainFile: 't.csv' });
     expect(config.optimizer.learningRate).toBe(1e-5);
-    expect(config.optimizer.name).toBe((MAWPS_RECIPE.optimizer as any).name);
+    expect(config.optimizer.name).toBe((MAWPS_RECIPE.optimizer as Json).name);
     expect(config.seed).toBe(3);
   });
 
@@ -48,6 +50,6 @@ describe('buildRunConfig', () => {
   });
 
   test('--recipe gsm8k selects the GSM8K task', () => {
-    expect((buildRunConfig({ recipe: 'gsm8k' }).task as any).name).toBe('gsm8k');
+    expect((buildRunConfig({ recipe: 'gsm8k' }).task as Json).name).toBe('gsm8k');
   });
 });
