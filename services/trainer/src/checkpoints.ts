@@ -27,8 +27,17 @@ export function hasCheckpoint(runDir: string, version: string): boolean {
   return existsSync(join(checkpointDir(runDir, version), COMPLETE_MARKER));
 }
 
-/** Writes the HF folder and the ONNX graph of `state`, then the marker. */
-export function writeCheckpoint(runDir: string, version: string, state: ModelState): string {
+/**
+ * Writes the HF folder and the ONNX graph of `state`, then the marker. `evalMaxNewTokens`
+ * goes into generation_config.json as `max_new_tokens`, so `gsil eval` and transformers'
+ * `generate` use the budget the run evaluated with.
+ */
+export function writeCheckpoint(
+  runDir: string,
+  version: string,
+  state: ModelState,
+  evalMaxNewTokens?: number,
+): string {
   const dir = checkpointDir(runDir, version);
   // A folder without its marker is a checkpoint interrupted mid-write: start it over.
   rmSync(dir, { recursive: true, force: true });
@@ -36,6 +45,12 @@ export function writeCheckpoint(runDir: string, version: string, state: ModelSta
     config: state.config,
     weights: state.weights,
     tokenizerJson: state.tokenizerJson,
+    generationConfig: {
+      bos_token_id: state.config.bos_token_id,
+      eos_token_id: state.config.eos_token_id,
+      do_sample: false,
+      ...(evalMaxNewTokens ? { max_new_tokens: evalMaxNewTokens } : {}),
+    },
   });
   writeFileSync(join(dir, ONNX_FILE), exportOnnx(state.config, state.weights));
   writeFileSync(join(dir, COMPLETE_MARKER), '');

@@ -288,7 +288,9 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
             batchSize: sft.batchSize,
           }),
         );
-        await timed(context, 'checkpoint', 'sft', 0, () => writeCheckpoint(runDir, 'sft', trained));
+        await timed(context, 'checkpoint', 'sft', 0, () =>
+          writeCheckpoint(runDir, 'sft', trained, config.eval.maxNewTokens),
+        );
         reference = trained;
       }
       refVersion = 'sft';
@@ -341,7 +343,7 @@ export async function executeRun(context: RunContext, store: ModelStore): Promis
         }),
       );
       await timed(context, 'checkpoint', 'gsil', k, () =>
-        writeCheckpoint(runDir, version, trained),
+        writeCheckpoint(runDir, version, trained, config.eval.maxNewTokens),
       );
       reference = trained;
       refVersion = version;

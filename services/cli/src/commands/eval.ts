@@ -16,7 +16,7 @@ export interface EvalOptions {
   json?: boolean;
 }
 
-/** The trainer's default eval.maxNewTokens. */
+/** The trainer's default eval.maxNewTokens, for models that do not record theirs. */
 const DEFAULT_MAX_NEW_TOKENS = 48;
 
 async function devFile(task: TaskName): Promise<string> {
@@ -28,7 +28,7 @@ export async function evalCommand(options: EvalOptions): Promise<void> {
   const files = await modelFiles(options.model);
   const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
   const model = await openModel(files.onnx, tokenizer.vocabSize);
-  const maxNewTokens = options.maxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  const maxNewTokens = options.maxNewTokens ?? files.evalMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   // Demonstrations are cut to the context less the generation budget, as the trainer does.
   const dev = loadDemonstrations(
     options.task,

@@ -36,7 +36,7 @@ async function baseModelDir(): Promise<string> {
  */
 export async function modelFiles(
   modelDir?: string,
-): Promise<{ onnx: string; tokenizer: string; contextTokens: number }> {
+): Promise<{ onnx: string; tokenizer: string; contextTokens: number; evalMaxNewTokens?: number }> {
   const dir = modelDir ?? (await baseModelDir());
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir}: not a model directory (no config.json)`);
@@ -49,7 +49,13 @@ export async function modelFiles(
     writeFileSync(onnx, exportOnnx(config, weights));
   }
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  // The trainer records its evaluation budget as generation_config.json's max_new_tokens.
+  const generationFile = join(dir, 'generation_config.json');
+  const generation = existsSync(generationFile)
+    ? JSON.parse(readFileSync(generationFile, 'utf8'))
+    : {};
   return {
+    evalMaxNewTokens: generation.max_new_tokens,
     onnx,
     tokenizer: join(dir, 'tokenizer.json'),
     contextTokens: Number(config.max_position_embeddings),
