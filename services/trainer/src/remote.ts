@@ -17,6 +17,9 @@ const MAX_MESSAGE_BYTES = 64 * 1024 * 1024;
 const CLIENT_OPTIONS = {
   'grpc.max_receive_message_length': MAX_MESSAGE_BYTES,
   'grpc.max_send_message_length': MAX_MESSAGE_BYTES,
+  // An address that resolves to several replicas (a Kubernetes headless Service,
+  // dns:///gsil-sampler:50051) spreads its calls over all of them, not just the first.
+  'grpc.service_config': JSON.stringify({ loadBalancingConfig: [{ round_robin: {} }] }),
 };
 
 export interface CallOptions {

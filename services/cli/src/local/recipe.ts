@@ -41,7 +41,7 @@ export const MAWPS_RECIPE: Json = {
       sampling: { temperature: 0, maxNewTokens: 40 },
     },
   },
-  optimizer: { name: 'adamw', learningRate: 3e-4, batchSize: 16, maxGradNorm: 1 },
+  optimizer: { name: 'adamw', learningRate: 1e-5, batchSize: 16, maxGradNorm: 1 },
   eval: { maxNewTokens: 40 },
 };
 
