@@ -4,8 +4,8 @@
 
 import type { Completion, ModelRef, ScoringPair } from '@gsil/contracts';
 import { taskMetrics } from '@gsil/eval';
+import type { SamplingConfig } from '@gsil/run-config';
 import type { RatioReplicas, SamplerReplicas } from './remote.ts';
-import type { SamplingConfig } from './run-config.ts';
 import { chunk, runShards } from './shards.ts';
 import type { Demonstration } from './task-data.ts';
 

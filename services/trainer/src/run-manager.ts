@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { type ModelRef, type Run, type RunEvent, RunState } from '@gsil/contracts';
+import { parseRunConfig, type RunConfig } from '@gsil/run-config';
 import {
   failedPrecondition,
   GsilError,
@@ -15,7 +16,6 @@ import {
   Status,
 } from '@gsil/service-kit';
 import { EventLog, type RunEventBody } from './event-log.ts';
-import { parseRunConfig, type RunConfig } from './run-config.ts';
 
 const RUN_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 export const CONFIG_FILE = 'config.json';

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { resolveAsset } from '@gsil/assets';
 import { type Demonstration, loadDemonstrations as loadTaskDemonstrations } from '@gsil/data';
 import { importLlama2c, loadCheckpoint } from '@gsil/model';
+import type { RunConfig } from '@gsil/run-config';
 import { invalidArgument } from '@gsil/service-kit';
 import { type GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type { ModelState } from './checkpoints.ts';
-import type { RunConfig } from './run-config.ts';
 
 export type { Demonstration } from '@gsil/data';
 

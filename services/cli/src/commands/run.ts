@@ -3,6 +3,7 @@
 // trainer's gRPC API, shows progress, and writes the run folder.
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { parseRunConfig } from '@gsil/run-config';
 import { buildRunConfig, type RunFlags } from '../local/recipe.ts';
 import { LocalServices } from '../local/service-processes.ts';
 import { watchRunToFolder } from '../local/watch.ts';
@@ -25,8 +26,15 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const outDir = resolve(options.out ?? `runs/${timestamp()}`);
   const runId = outDir.split('/').pop()!;
   const config = buildRunConfig(options, fileConfig);
+  // Validate here too, so a bad flag fails before any service starts; the trainer
+  // validates again (it also serves other clients).
+  const effective = parseRunConfig({
+    ...config,
+    samplerAddresses: options.sampler ?? ['(started by gsil run)'],
+    ratioAddresses: options.ratio ?? ['(started by gsil run)'],
+  });
   if (options.printConfig) {
-    process.stdout.write(`${JSON.stringify(config, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
     return;
   }
   mkdirSync(`${outDir}/logs`, { recursive: true });
