@@ -12,6 +12,7 @@
 // Optimum graph copying the whole cache in and out every step; prefill still runs on the
 // Optimum graph, so any graph in that convention works without the fast path.
 import * as ort from 'onnxruntime-node';
+import { KvSlots } from './kv-slots.ts';
 import {
   copyKvRows,
   type DecoderLayout,
@@ -19,7 +20,6 @@ import {
   emptyPast,
   int64Tensor,
 } from './model-io.ts';
-import { KvSlots } from './kv-slots.ts';
 import {
   argmax,
   argmaxWithLogprob,

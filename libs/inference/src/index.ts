@@ -1,6 +1,6 @@
+export * from './continuous-batcher.ts';
 export * from './generator.ts';
 export * from './model-io.ts';
 export * from './sampling.ts';
 export * from './score.ts';
 export * from './session.ts';
-export * from './continuous-batcher.ts';

@@ -1,9 +1,9 @@
 // Creates ONNX Runtime sessions, choosing the execution provider and reporting which one
 // actually runs (a CUDA request falls back to the CPU with a warning naming why).
 import { existsSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { readFile } from 'node:fs/promises';
 import { decodeStepGraph } from '@gsil/model/onnx';
 import * as ort from 'onnxruntime-node';
 
