@@ -1,6 +1,6 @@
 """transformers generate on a checkpoint directory; prints one JSON line per workload.
 
-Usage: python3 hf_generate.py MODEL_DIR BATCHES NEW_TOKENS [THREADS] [wall|cpu]
+Usage: python3 hf_generate.py MODEL_DIR BATCHES NEW_TOKENS [THREADS] [wall|cpu] [recompute|kv-only]
 Same workload as generate.bench.ts: prompts of [BOS], exactly NEW_TOKENS new tokens.
 """
 import json
@@ -15,10 +15,11 @@ torch.manual_seed(0)
 torch.set_num_threads(int(sys.argv[4]) if len(sys.argv) > 4 else 1)
 # cpu: KV-cache runs are timed in process CPU seconds (steadier on a shared machine).
 cpu_clock = len(sys.argv) > 5 and sys.argv[5] == "cpu"
+caches = (True,) if len(sys.argv) > 6 and sys.argv[6] == "kv-only" else (True, False)
 model = LlamaForCausalLM.from_pretrained(model_dir, torch_dtype=torch.float32).eval()
 for batch in batches:
     for mode in ("greedy", "top-p 0.9"):
-        for cache in (True, False):
+        for cache in caches:
             ids = torch.full((batch, 1), model.config.bos_token_id, dtype=torch.long)
             kwargs = dict(
                 max_new_tokens=new_tokens,
