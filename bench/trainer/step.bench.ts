@@ -1,13 +1,17 @@
 // GSIL update speed of the trainer: one optimizer step on stories260K over 8 pairs of
 // 128-token responses (bernoulli loss, AdamW), on each TF.js backend that loads, with a
 // breakdown into forward, backward and optimizer; and, when PyTorch is importable, the same
-// step in PyTorch (step_torch.py beside this file) for the ratio.
+// step in PyTorch (step_torch.py beside this file) for the ratio. Each phase is timed in wall
+// time and in process CPU time (user + system, all threads): on a shared machine the CPU
+// time is the steadier figure. PyTorch runs with as many threads as TensorFlow uses (the
+// core count). After the timed steps, one profiled step lists the top kernels.
 //
 //   bun bench/trainer/step.bench.ts [steps=5]
+//   GSIL_BENCH_BACKENDS=tensorflow bun bench/trainer/step.bench.ts 9   (one backend only)
 
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { resolveAsset } from '@gsil/assets';
 import { gsilLoss } from '@gsil/gsil';
@@ -19,6 +23,8 @@ import { type Pair, Policy, packSequences } from '../../services/trainer/src/pol
 const PAIRS = 8;
 const RESPONSE_TOKENS = 128;
 const steps = Number(process.argv[2] ?? 5);
+const backends = (process.env.GSIL_BENCH_BACKENDS ?? 'tensorflow,wasm,cpu').split(',');
+const threads = availableParallelism();
 
 function median(values: number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -52,10 +58,25 @@ const settings = {
   schedule: 'constant' as const,
   maxGradNorm: 1,
 };
-const tokensPerStep = 2 * PAIRS * RESPONSE_TOKENS;
-const results: Record<string, number> = {};
+/** Wall and process CPU milliseconds of `fn`. */
+function timed(fn: () => void): { wallMs: number; cpuMs: number } {
+  const cpu = process.cpuUsage();
+  const t = performance.now();
+  fn();
+  const wallMs = performance.now() - t;
+  const used = process.cpuUsage(cpu);
+  return { wallMs, cpuMs: (used.user + used.system) / 1000 };
+}
 
-for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
+const tokensPerStep = 2 * PAIRS * RESPONSE_TOKENS;
+
+type Phases = Record<
+  'forward' | 'backward' | 'optimizer' | 'full',
+  { wallMs: number[]; cpuMs: number[] }
+>;
+const results: Record<string, { wallMs: number; cpuMs: number }> = {};
+
+for (const backend of backends as Array<'tensorflow' | 'wasm' | 'cpu'>) {
   try {
     await selectBackend(backend, () => {});
   } catch (err) {
@@ -92,36 +113,59 @@ for (const backend of ['tensorflow', 'wasm', 'cpu'] as const) {
     out.dispose();
     return out.loss;
   };
-  const forward: number[] = [];
-  const backward: number[] = [];
-  const optimizer: number[] = [];
-  const full: number[] = [];
-  for (let i = 0; i <= steps; i++) {
-    let t = performance.now();
-    tf.tidy(() => lossOf().dataSync());
-    const f = performance.now() - t;
-    t = performance.now();
+  const forwardBackward = () => {
     const { value, grads } = tf.variableGrads(lossOf, policy.model.variables());
-    await Promise.all(Object.values(grads).map((g) => g.data()));
-    const fb = performance.now() - t;
+    for (const g of Object.values(grads)) g.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
-    t = performance.now();
+  };
+  const fullStep = () => {
     policy.step('bernoulli', [pairs], { alpha: 0.1, beta: 0 }, settings.learningRate);
-    const s = performance.now() - t;
+  };
+  const phases: Phases = {
+    forward: { wallMs: [], cpuMs: [] },
+    backward: { wallMs: [], cpuMs: [] },
+    optimizer: { wallMs: [], cpuMs: [] },
+    full: { wallMs: [], cpuMs: [] },
+  };
+  for (let i = 0; i <= steps; i++) {
+    const f = timed(() => tf.tidy(() => lossOf().dataSync()));
+    const fb = timed(forwardBackward);
+    const s = timed(fullStep);
     if (i === 0) continue; // warm-up: kernels compile, WASM memory grows
     // The full step repeats the forward and backward; what it adds is clip + optimizer.
-    forward.push(f);
-    backward.push(fb - f);
-    optimizer.push(s - fb);
-    full.push(s);
+    for (const clock of ['wallMs', 'cpuMs'] as const) {
+      phases.forward[clock].push(f[clock]);
+      phases.backward[clock].push(fb[clock] - f[clock]);
+      phases.optimizer[clock].push(s[clock] - fb[clock]);
+      phases.full[clock].push(s[clock]);
+    }
   }
-  const stepMs = median(full);
-  results[backend] = stepMs;
+  const stepMs = median(phases.full.wallMs);
+  const stepCpuMs = median(phases.full.cpuMs);
+  results[backend] = { wallMs: stepMs, cpuMs: stepCpuMs };
+  const part = (name: keyof Phases) =>
+    `${name} ${median(phases[name].wallMs).toFixed(1)} ms (cpu ${median(phases[name].cpuMs).toFixed(1)})`;
   console.log(
-    `${backend}: ${stepMs.toFixed(1)} ms/step, ${((tokensPerStep / stepMs) * 1000).toFixed(0)} tokens/s; ` +
-      `forward ${median(forward).toFixed(1)} ms, backward ${median(backward).toFixed(1)} ms, ` +
-      `optimizer+clip ${median(optimizer).toFixed(1)} ms (medians of ${steps}; ` +
+    `${backend}: ${stepMs.toFixed(1)} ms/step wall, ${stepCpuMs.toFixed(1)} ms cpu, ` +
+      `${((tokensPerStep / stepMs) * 1000).toFixed(0)} tokens/s; ${part('forward')}, ` +
+      `${part('backward')}, ${part('optimizer')} (medians of ${steps}; ` +
       'the parts are separate measurements and need not add up)',
+  );
+
+  // One profiled full step: kernel time by kernel name, top 12.
+  const profile = await tf.profile(fullStep);
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  for (const k of profile.kernels) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += Number(k.kernelTimeMs) || 0;
+    entry.calls += 1;
+    byKernel.set(k.name, entry);
+  }
+  const totalKernelMs = [...byKernel.values()].reduce((n, e) => n + e.ms, 0);
+  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+  console.log(
+    `  kernels of one step: ${profile.kernels.length} calls, ${totalKernelMs.toFixed(1)} ms; top: ` +
+      top.map(([name, e]) => `${name} ${e.ms.toFixed(1)} ms/${e.calls}`).join(', '),
   );
   tf.dispose([packed.tokens, packed.responseMask, packed.attentionMask]);
   policy.dispose();
@@ -139,16 +183,18 @@ if (probe.status === 0) {
   const script = new URL('./step_torch.py', import.meta.url).pathname;
   const torch = spawnSync(
     'python3',
-    [script, dir, String(steps), String(PAIRS), String(RESPONSE_TOKENS)],
-    {
-      encoding: 'utf8',
-    },
+    [script, dir, String(steps), String(PAIRS), String(RESPONSE_TOKENS), String(threads)],
+    { encoding: 'utf8' },
   );
   process.stdout.write(torch.stdout);
   if (torch.status !== 0) process.stderr.write(torch.stderr);
-  const torchMs = Number(/torch: ([\d.]+) ms\/step/.exec(torch.stdout)?.[1]);
-  for (const [backend, ms] of Object.entries(results)) {
-    console.log(`${backend} / torch: ${(ms / torchMs).toFixed(1)}x the PyTorch step time`);
+  const torchMs = Number(/torch: ([\d.]+) ms\/step wall/.exec(torch.stdout)?.[1]);
+  const torchCpuMs = Number(/ ([\d.]+) ms cpu/.exec(torch.stdout)?.[1]);
+  for (const [backend, r] of Object.entries(results)) {
+    console.log(
+      `${backend} / torch: ${(r.wallMs / torchMs).toFixed(2)}x wall, ` +
+        `${(r.cpuMs / torchCpuMs).toFixed(2)}x cpu`,
+    );
   }
 } else {
   console.log('PyTorch not importable: no comparison');

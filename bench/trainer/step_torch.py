@@ -1,7 +1,9 @@
 """The trainer's GSIL step in PyTorch, for bench/trainer/step.bench.ts: same model, same
 token ids (the same linear congruential stream), bernoulli loss, AdamW, clip 1.0.
 
-    python3 step_torch.py <hf_dir> <steps> <pairs> <response_tokens>
+    python3 step_torch.py <hf_dir> <steps> <pairs> <response_tokens> [threads]
+
+Times each phase in wall time and in process CPU time (all threads), as the TF.js side does.
 """
 import statistics
 import sys
@@ -12,6 +14,8 @@ import torch.nn.functional as F
 from transformers import LlamaForCausalLM
 
 hf_dir, steps, pairs, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+if len(sys.argv) > 5:
+    torch.set_num_threads(int(sys.argv[5]))
 torch.manual_seed(0)
 
 
@@ -39,31 +43,49 @@ def seq_logps():
 with torch.no_grad():
     ref = seq_logps()
 
+
+def clocks():
+    return time.perf_counter(), time.process_time()
+
+
+def since(start):
+    wall, cpu = clocks()
+    return (wall - start[0]) * 1000, (cpu - start[1]) * 1000
+
+
 fwd, fb, full = [], [], []
 for i in range(steps + 1):
-    t = time.perf_counter()
+    t = clocks()
     with torch.no_grad():
         seq_logps()
-    f = time.perf_counter() - t
-    t = time.perf_counter()
+    f = since(t)
+    t = clocks()
     r = seq_logps() - ref
     fr, fg = 0.1 * r[:pairs], 0.1 * r[pairs:]
     loss = (-F.logsigmoid(fr) - F.logsigmoid(-fg)).mean()
     loss.backward()
-    b = time.perf_counter() - t
+    b = since(t)
     torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
     opt.step()
     opt.zero_grad()
-    s = time.perf_counter() - t
+    s = since(t)
     if i == 0:
         continue
-    fwd.append(f * 1000)
-    fb.append(b * 1000)
-    full.append(s * 1000)
-step_ms = statistics.median(full)
+    fwd.append(f)
+    fb.append(b)
+    full.append(s)
+
+
+def med(rows, k):
+    return statistics.median(r[k] for r in rows)
+
+
 tokens = 2 * pairs * n
+step_ms, step_cpu = med(full, 0), med(full, 1)
 print(
-    f"torch: {step_ms:.1f} ms/step, {tokens / step_ms * 1000:.0f} tokens/s; "
-    f"forward {statistics.median(fwd):.1f} ms, backward {statistics.median(fb) - statistics.median(fwd):.1f} ms, "
-    f"optimizer+clip {step_ms - statistics.median(fb):.1f} ms ({torch.get_num_threads()} threads)"
+    f"torch: {step_ms:.1f} ms/step wall, {step_cpu:.1f} ms cpu, {tokens / step_ms * 1000:.0f} tokens/s; "
+    f"forward {med(fwd, 0):.1f} ms (cpu {med(fwd, 1):.1f}), "
+    f"backward {med(fb, 0) - med(fwd, 0):.1f} ms (cpu {med(fb, 1) - med(fwd, 1):.1f}), "
+    f"optimizer {step_ms - med(fb, 0):.1f} ms (cpu {step_cpu - med(fb, 1):.1f}) "
+    f"({torch.get_num_threads()} threads)"
 )
