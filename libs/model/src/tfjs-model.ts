@@ -133,6 +133,52 @@ function scaledDotAttention(
 }
 
 /**
+ * RMSNorm x * rsqrt(mean(x^2) + eps) * w over the last axis of x [n, width], with the
+ * gradient written out: with r the row's rsqrt and xHat = x * r, g = dy * w,
+ * dx = r * (g - xHat * mean(g * xHat)) and dw = sum over rows of dy * xHat. Autodiff
+ * through square, mean, rsqrt and two products takes about twice the ops, several of them
+ * casts and divisions over [n, width].
+ */
+function rmsNormOp(x: tf.Tensor2D, w: tf.Tensor, eps: number): tf.Tensor2D {
+  const norm = tf.customGrad((xIn, wIn, save) => {
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xIn as tf.Tensor2D), -1, true), eps)); // [n, 1]
+    const xHat = tf.mul(xIn as tf.Tensor2D, r);
+    (save as (tensors: tf.Tensor[]) => void)([xHat, r, wIn as tf.Tensor]);
+    return {
+      value: tf.mul(xHat, wIn as tf.Tensor),
+      gradFunc: (dy, saved) => {
+        const [xHatS, rS, wS] = saved;
+        const g = tf.mul(dy, wS);
+        const dx = tf.mul(tf.sub(g, tf.mul(xHatS, tf.mean(tf.mul(g, xHatS), -1, true))), rS);
+        return [dx, tf.sum(tf.mul(dy, xHatS), 0)];
+      },
+    };
+  });
+  return norm(x, w) as tf.Tensor2D;
+}
+
+/**
+ * SwiGLU's gate: SiLU(gate) * up, SiLU(z) = z * sigmoid(z). The gradient reuses the saved
+ * sigmoid s and SiLU: d/dz SiLU(z) = s + SiLU(z) * (1 - s).
+ */
+const swiGlu = tf.customGrad((gateIn, upIn, save) => {
+  const gate = gateIn as tf.Tensor2D;
+  const up = upIn as tf.Tensor2D;
+  const s = tf.sigmoid(gate);
+  const silu = tf.mul(gate, s);
+  (save as (tensors: tf.Tensor[]) => void)([s, silu, up]);
+  return {
+    value: tf.mul(silu, up),
+    gradFunc: (dy, saved) => {
+      const [sS, siluS, upS] = saved;
+      const dSilu = tf.mul(dy, upS);
+      const dGate = tf.mul(dSilu, tf.add(sS, tf.mul(siluS, tf.sub(1, sS))));
+      return [dGate, tf.mul(dy, siluS)];
+    },
+  };
+}) as (gate: tf.Tensor2D, up: tf.Tensor2D) => tf.Tensor2D;
+
+/**
  * [width, width] block-diagonal matrix R with x R = rotate_half(x) for each head of `hd`
  * columns: rotate_half(x) = concat(-x[hd/2:], x[:hd/2]). Entries are 0 and +-1, so the
  * product is exact; one matmul replaces split, neg and concat (and their gradients).
@@ -329,8 +375,7 @@ export class LlamaModel {
       const h2 = this.rmsNorm(x, `${p}.post_attention_layernorm.weight`);
       const gate = this.linear(h2, `${p}.mlp.gate_proj.weight`);
       const up = this.linear(h2, `${p}.mlp.up_proj.weight`);
-      // SiLU(gate) * up, SiLU(z) = z * sigmoid(z).
-      const act = tf.mul(tf.mul(gate, tf.sigmoid(gate)), up) as tf.Tensor2D;
+      const act = swiGlu(gate, up);
       x = tf.add(x, this.linear(act, `${p}.mlp.down_proj.weight`));
     }
     return this.rmsNorm(x, 'model.norm.weight');
@@ -460,8 +505,7 @@ export class LlamaModel {
   }
 
   private rmsNorm(x: tf.Tensor2D, weight: string): tf.Tensor2D {
-    const variance = tf.mean(tf.square(x), -1, true);
-    return tf.mul(tf.mul(x, tf.rsqrt(tf.add(variance, this.config.rms_norm_eps))), this.p(weight));
+    return rmsNormOp(x, this.p(weight), this.config.rms_norm_eps);
   }
 
   // x [n, in] times W [out, in] transposed: transformers' nn.Linear without bias.
