@@ -78,10 +78,32 @@ export function learningRateAt(settings: OptimizerSettings, step: number, totalS
   return peak;
 }
 
+// AdamW as torch.optim.AdamW; RMSprop as TF.js's (decay 0.9, no momentum, not centered).
+const ADAM_BETA1 = 0.9;
+const ADAM_BETA2 = 0.999;
+const RMSPROP_DECAY = 0.9;
+const EPSILON = 1e-8;
+
+/**
+ * Optimizer state over all parameters as one flat vector, in variables() order. TF.js's
+ * own optimizers update each variable with a dozen small ops (about 700 per step for
+ * stories260K's 47 tensors); on the flat vector clipping and the update are a dozen ops in
+ * all, plus one split to hand each variable its share.
+ */
+interface FlatState {
+  /** Adam's first moment; unused (empty) for RMSprop. */
+  firstMoment: tf.Variable;
+  /** Adam's second moment, or RMSprop's mean square. */
+  secondMoment: tf.Variable;
+  /** Optimizer steps taken, for Adam's bias correction. */
+  steps: number;
+}
+
 export class Policy {
   readonly model: LlamaModel;
-  private readonly optimizer: tf.Optimizer;
   private readonly variables: tf.Variable[];
+  private readonly sizes: number[];
+  private readonly state: FlatState;
 
   constructor(
     config: LlamaConfig,
@@ -90,11 +112,13 @@ export class Policy {
   ) {
     this.model = LlamaModel.fromWeights(config, weights);
     this.variables = this.model.variables();
-    // TF.js has no AdamW: Adam plus the decoupled decay applied in `step`.
-    this.optimizer =
-      settings.name === 'adamw'
-        ? tf.train.adam(settings.learningRate, 0.9, 0.999, 1e-8)
-        : tf.train.rmsprop(settings.learningRate, 0.9, 0, 1e-8);
+    this.sizes = this.variables.map((v) => v.size);
+    const total = this.sizes.reduce((n, size) => n + size, 0);
+    this.state = {
+      firstMoment: tf.variable(tf.zeros([settings.name === 'adamw' ? total : 0]), false),
+      secondMoment: tf.variable(tf.zeros([total]), false),
+      steps: 0,
+    };
   }
 
   /** Summed response log-probability of each sequence, without gradients. */
@@ -118,7 +142,7 @@ export class Policy {
     learningRate: number,
   ): StepResult {
     const totalPairs = microBatches.reduce((n, b) => n + b.length, 0);
-    let summed: Record<string, tf.Tensor> | undefined;
+    let summed: tf.Tensor1D | undefined; // flat gradient, variables() order
     const metricsSum: Record<string, number> = {};
     let tokens = 0;
 
@@ -159,43 +183,72 @@ export class Policy {
       for (const [name, v] of Object.entries(metrics ?? {})) {
         metricsSum[name] = (metricsSum[name] ?? 0) + v * weight;
       }
-      if (!summed) summed = grads;
+      // variableGrads keys its result by variable name; read it back in variables() order.
+      const flat = tf.tidy(() =>
+        tf.concat(this.variables.map((v) => grads[v.name].reshape([-1]))),
+      ) as tf.Tensor1D;
+      tf.dispose(Object.values(grads));
+      if (!summed) summed = flat;
       else {
-        for (const name of Object.keys(grads)) {
-          const next = summed[name].add(grads[name]);
-          tf.dispose([summed[name], grads[name]]);
-          summed[name] = next;
-        }
+        const next = summed.add(flat) as tf.Tensor1D;
+        tf.dispose([summed, flat]);
+        summed = next;
       }
     }
     if (!summed) throw new Error('step() needs at least one micro-batch');
+    const grad = summed;
 
-    // Clip by global L2 norm, as torch.nn.utils.clip_grad_norm_ does.
-    const gradNorm = tf.tidy(
-      () => tf.sqrt(tf.addN(Object.values(summed).map((g) => tf.sum(tf.square(g))))).dataSync()[0],
-    );
-    const clipScale =
-      this.settings.maxGradNorm > 0 && gradNorm > this.settings.maxGradNorm
-        ? this.settings.maxGradNorm / (gradNorm + 1e-6)
-        : 1;
-    const grads = summed;
-    const clipped: Record<string, tf.Tensor> = {};
-    for (const name of Object.keys(grads)) {
-      clipped[name] = clipScale === 1 ? grads[name] : grads[name].mul(clipScale);
-      if (clipScale !== 1) grads[name].dispose();
-    }
-
-    (this.optimizer as unknown as { learningRate: number }).learningRate = learningRate;
-    this.optimizer.applyGradients(clipped as tf.NamedTensorMap);
-    if (this.settings.name === 'adamw' && this.settings.weightDecay > 0) {
-      const decay = 1 - learningRate * this.settings.weightDecay;
-      tf.tidy(() => {
-        for (const v of this.variables) v.assign(v.mul(decay));
-      });
-    }
-    tf.dispose(Object.values(clipped));
+    const gradNorm = tf.tidy(() => {
+      // Clip by global L2 norm on the device, as torch.nn.utils.clip_grad_norm_ does:
+      // scale = min(1, maxNorm / (norm + 1e-6)).
+      const norm = tf.sqrt(tf.sum(tf.square(grad)));
+      const clipped =
+        this.settings.maxGradNorm > 0
+          ? tf.mul(grad, tf.minimum(1, tf.div(this.settings.maxGradNorm, tf.add(norm, 1e-6))))
+          : grad;
+      this.applyUpdate(clipped as tf.Tensor1D, learningRate);
+      return norm.dataSync()[0];
+    });
+    grad.dispose();
 
     return { ...(metricsSum as unknown as StepMetrics), learningRate, gradNorm, tokens };
+  }
+
+  /** One AdamW or RMSprop update of every variable from the flat gradient `g`. */
+  private applyUpdate(g: tf.Tensor1D, learningRate: number): void {
+    const { state, settings } = this;
+    state.steps += 1;
+    let update: tf.Tensor1D; // subtracted from the parameters
+    if (settings.name === 'adamw') {
+      const m = tf.add(tf.mul(state.firstMoment, ADAM_BETA1), tf.mul(g, 1 - ADAM_BETA1));
+      const v = tf.add(
+        tf.mul(state.secondMoment, ADAM_BETA2),
+        tf.mul(tf.square(g), 1 - ADAM_BETA2),
+      );
+      state.firstMoment.assign(m);
+      state.secondMoment.assign(v);
+      // Bias corrections folded into two scalars, computed in float64 on the host.
+      const stepSize = learningRate / (1 - ADAM_BETA1 ** state.steps);
+      const vScale = 1 / Math.sqrt(1 - ADAM_BETA2 ** state.steps);
+      update = tf.div(tf.mul(m, stepSize), tf.add(tf.mul(tf.sqrt(v), vScale), EPSILON));
+    } else {
+      const ms = tf.add(
+        tf.mul(state.secondMoment, RMSPROP_DECAY),
+        tf.mul(tf.square(g), 1 - RMSPROP_DECAY),
+      );
+      state.secondMoment.assign(ms);
+      update = tf.div(tf.mul(g, learningRate), tf.sqrt(tf.add(ms, EPSILON)));
+    }
+    // Decoupled weight decay, as torch.optim.AdamW: p <- p * (1 - lr * wd) - update.
+    const decay =
+      settings.name === 'adamw' && settings.weightDecay > 0
+        ? 1 - learningRate * settings.weightDecay
+        : 1;
+    const parts = tf.split(update, this.sizes);
+    this.variables.forEach((variable, i) => {
+      const kept = decay === 1 ? variable : tf.mul(variable, decay);
+      variable.assign(tf.sub(kept, parts[i].reshape(variable.shape)));
+    });
   }
 
   exportWeights(): Weights {
@@ -203,7 +256,7 @@ export class Policy {
   }
 
   dispose(): void {
-    this.optimizer.dispose();
+    tf.dispose([this.state.firstMoment, this.state.secondMoment]);
     this.model.dispose();
   }
 }
