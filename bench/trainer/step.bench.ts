@@ -181,20 +181,24 @@ if (probe.status === 0) {
     tokenizerJson: llama2cVocabToTokenizerJson(asset.files['tok512.bin']),
   });
   const script = new URL('./step_torch.py', import.meta.url).pathname;
-  const torch = spawnSync(
-    'python3',
-    [script, dir, String(steps), String(PAIRS), String(RESPONSE_TOKENS), String(threads)],
-    { encoding: 'utf8' },
-  );
-  process.stdout.write(torch.stdout);
-  if (torch.status !== 0) process.stderr.write(torch.stderr);
-  const torchMs = Number(/torch: ([\d.]+) ms\/step wall/.exec(torch.stdout)?.[1]);
-  const torchCpuMs = Number(/ ([\d.]+) ms cpu/.exec(torch.stdout)?.[1]);
-  for (const [backend, r] of Object.entries(results)) {
-    console.log(
-      `${backend} / torch: ${(r.wallMs / torchMs).toFixed(2)}x wall, ` +
-        `${(r.cpuMs / torchCpuMs).toFixed(2)}x cpu`,
+  // PyTorch at TensorFlow's thread count and at one thread: on a loaded 2-core machine its
+  // OpenMP threads can spin against other work and run far slower than one thread does.
+  for (const torchThreads of [...new Set([threads, 1])]) {
+    const torch = spawnSync(
+      'python3',
+      [script, dir, String(steps), String(PAIRS), String(RESPONSE_TOKENS), String(torchThreads)],
+      { encoding: 'utf8' },
     );
+    process.stdout.write(torch.stdout);
+    if (torch.status !== 0) process.stderr.write(torch.stderr);
+    const torchMs = Number(/torch: ([\d.]+) ms\/step wall/.exec(torch.stdout)?.[1]);
+    const torchCpuMs = Number(/ ([\d.]+) ms cpu/.exec(torch.stdout)?.[1]);
+    for (const [backend, r] of Object.entries(results)) {
+      console.log(
+        `${backend} / torch (${torchThreads} threads): ${(r.wallMs / torchMs).toFixed(2)}x wall, ` +
+          `${(r.cpuMs / torchCpuMs).toFixed(2)}x cpu`,
+      );
+    }
   }
 } else {
   console.log('PyTorch not importable: no comparison');
