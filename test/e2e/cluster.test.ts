@@ -78,7 +78,7 @@ describe('gsil run against running services', () => {
   test('succeeds and writes the run folder from the remote trainer', () => {
     if (run.code !== 0) throw new Error(`gsil run exited ${run.code}:\n${run.stderr}`);
     const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
-    expect(summary.state).toBe(3); // RUN_STATE_SUCCEEDED
+    expect(summary.state).toBe('succeeded');
     expect(summary.config.samplerAddresses).toEqual(samplers.map((s) => s.address));
     expect(summary.config.ratioAddresses).toEqual([ratio.address]);
     expect(summary.evals.map((e: { version: string }) => e.version)).toEqual(['sft', 'it1']);

@@ -27,7 +27,7 @@ describe.skipIf(!nativeBuilt)('gsil run --quick --backend wasm', () => {
     const run = await runCli(['run', '--quick', '--backend', 'wasm', '--out', out]);
     expect(run.code).toBe(0);
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
-    expect(summary.state).toBe(3);
+    expect(summary.state).toBe('succeeded');
     expect(summary.config.backend).toBe('wasm');
     expect(readFileSync(join(out, 'logs', 'trainer.log'), 'utf8')).toContain('tfjs backend: wasm');
     const versions = summary.evals.map((e: { version: string }) => e.version);

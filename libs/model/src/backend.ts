@@ -20,7 +20,11 @@ async function loadNative(): Promise<void> {
       if ((cause as NodeJS.ErrnoException).code !== 'MODULE_NOT_FOUND') throw cause;
     }
   }
-  throw new Error('neither @tensorflow/tfjs-node-gpu nor @tensorflow/tfjs-node is installed');
+  // The package may be installed without its binding (offline installs drop the download).
+  throw new Error(
+    'no native TF.js binding loads (build one with `gsil setup tfjs-native`, or install ' +
+      '@tensorflow/tfjs-node with internet)',
+  );
 }
 
 async function loadWasm(): Promise<void> {

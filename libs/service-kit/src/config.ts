@@ -121,6 +121,25 @@ export function mergeConfigSources(
   return raw;
 }
 
+/**
+ * The fields of `schema` set by `--kebab-case value` flags in `argv`, converted to the
+ * fields' types, and the flags the schema does not know (for a clear error upstream).
+ */
+export function configFromArgv(
+  schema: ObjectSchema,
+  argv: string[],
+): { values: Record<string, unknown>; unknown: string[] } {
+  const values = Object.fromEntries(
+    [...mergeConfigSources(schema, { argv })].map(([key, { value }]) => [key, value]),
+  );
+  const known = new Set(Object.keys(schema.shape).map(camelToKebab));
+  const unknown = argv
+    .filter((arg) => arg.startsWith('--'))
+    .map((arg) => arg.slice(2).split('=')[0])
+    .filter((flag) => !known.has(flag));
+  return { values, unknown };
+}
+
 /** One line per field: name, type, default and description, for `--help` and the docs. */
 export function describeConfig(schema: ObjectSchema, envPrefix?: string): string[] {
   return Object.entries(schema.shape).map(([key, field]) => {

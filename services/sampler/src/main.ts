@@ -11,7 +11,14 @@ import {
   type ModelFetcher,
   refLabel,
 } from '@gsil/model-store';
-import { createLogger, GsilError, type Logger, Status, startServer } from '@gsil/service-kit';
+import {
+  ConfigError,
+  createLogger,
+  GsilError,
+  type Logger,
+  Status,
+  startServer,
+} from '@gsil/service-kit';
 import { Counter } from 'prom-client';
 import { Admission } from './admission.ts';
 import { loadSamplerConfig, type SamplerOptions } from './config.ts';
@@ -61,6 +68,14 @@ export async function startSampler(
   if (config.modelRoot) fetchers.push(new DirectoryModelFetcher(config.modelRoot));
   if (config.modelStore) fetchers.push(new GrpcModelFetcher(config.modelStore));
   if (fetchers.length === 0) {
+    // A configured cache may hold versions pulled earlier; without one nothing could serve.
+    if (!config.cacheDir) {
+      throw new ConfigError([
+        'modelRoot / modelStore: received neither; set --model-root <dir> ' +
+          '(GSIL_SAMPLER_MODEL_ROOT) or --model-store <host:port> (GSIL_SAMPLER_MODEL_STORE) ' +
+          'so model versions can be found',
+      ]);
+    }
     logger.warn('neither modelRoot nor modelStore is set: only versions already in cacheDir serve');
   }
   // Without a configured cache, a fresh folder per process: run ids (and so model names)

@@ -192,7 +192,7 @@ function checkReferenceAgreement(policy: Policy, pairs: Pair[], toleranceNats: n
 export async function executeRun(context: RunContext, store: ModelStore): Promise<void> {
   const { config, runId, runDir } = context;
   const gsil = config.stages.gsil;
-  await selectBackend(config.backend);
+  await selectBackend(config.backend, (line) => context.logger.info(line));
   const samplers = new SamplerReplicas(config.samplerAddresses);
   const ratios = new RatioReplicas(config.ratioAddresses);
   const state: TrainState = { step: context.initialStep };

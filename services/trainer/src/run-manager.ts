@@ -70,8 +70,9 @@ export class RunManager {
 
   /**
    * Starts a new run, or resumes the run whose folder already exists (its stored config is
-   * used; a config given with it must equal the stored one). A run already running or
-   * finished successfully is returned as it is.
+   * used; a config given with it must equal the stored one, except for where the sampler
+   * and ratio replicas are: services restarted for the resume have new addresses). A run
+   * already running or finished successfully is returned as it is.
    */
   start(runIdRequested: string, configJson: string): Run {
     const runId = runIdRequested || newRunId();
@@ -83,16 +84,21 @@ export class RunManager {
     let config: RunConfig;
     if (existsSync(configPath)) {
       const stored = parseRunConfig(readFileSync(configPath, 'utf8'));
+      config = stored;
       if (configJson.trim() !== '') {
         const given = parseRunConfig(configJson);
-        if (JSON.stringify(given) !== JSON.stringify(stored)) {
+        if (JSON.stringify(withoutReplicas(given)) !== JSON.stringify(withoutReplicas(stored))) {
           throw failedPrecondition(
-            `run ${runId} exists with a different config (${configPath}); start it with an ` +
-              'empty config_json to resume it, or choose another run_id',
+            `run ${runId} exists with a different config (${configPath}); start it with the ` +
+              'same config (or an empty config_json) to resume it, or choose another run_id',
           );
         }
+        config = {
+          ...stored,
+          samplerAddresses: given.samplerAddresses,
+          ratioAddresses: given.ratioAddresses,
+        };
       }
-      config = stored;
     } else {
       config = parseRunConfig(configJson);
       mkdirSync(runDir, { recursive: true });
@@ -227,3 +233,11 @@ export class RunManager {
 }
 
 export type { ModelRef };
+
+/** The config without the replica addresses, which may change between a run and its resume. */
+function withoutReplicas(
+  config: RunConfig,
+): Omit<RunConfig, 'samplerAddresses' | 'ratioAddresses'> {
+  const { samplerAddresses: _s, ratioAddresses: _r, ...rest } = config;
+  return rest;
+}

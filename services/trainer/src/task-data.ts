@@ -49,7 +49,17 @@ export async function loadDemonstrations(
   onSkipped?: (count: number, path: string) => void,
 ): Promise<Demonstration[]> {
   const path = await taskFile(config, split);
-  return loadTaskDemonstrations(config.task.name, path, tokenizer, maxTokens, limit, (count) =>
-    onSkipped?.(count, path),
+  const rows = loadTaskDemonstrations(
+    config.task.name,
+    path,
+    tokenizer,
+    maxTokens,
+    limit,
+    (count) => onSkipped?.(count, path),
   );
+  if (rows.length === 0) {
+    const field = split === 'train' ? 'task.trainFile' : 'task.devFile';
+    throw invalidArgument(field, `${path} holds no usable ${split} rows`);
+  }
+  return rows;
 }

@@ -29,14 +29,24 @@ export async function evalCommand(options: EvalOptions): Promise<void> {
   const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
   const model = await openModel(files.onnx, tokenizer.vocabSize);
   const maxNewTokens = options.maxNewTokens ?? files.evalMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
+  if (!(Number.isInteger(maxNewTokens) && maxNewTokens > 0 && maxNewTokens < files.contextTokens)) {
+    throw new Error(
+      `--max-new-tokens must be an integer in [1, ${files.contextTokens - 1}]; got ${maxNewTokens}`,
+    );
+  }
+  if (options.limit !== undefined && !(Number.isInteger(options.limit) && options.limit >= 0)) {
+    throw new Error(`--limit must be an integer >= 0 (0 means every row); got ${options.limit}`);
+  }
+  const dataFile = options.data ?? (await devFile(options.task));
   // Demonstrations are cut to the context less the generation budget, as the trainer does.
   const dev = loadDemonstrations(
     options.task,
-    options.data ?? (await devFile(options.task)),
+    dataFile,
     tokenizer,
     files.contextTokens - maxNewTokens,
     options.limit ?? 0,
   );
+  if (dev.length === 0) throw new Error(`${dataFile}: no rows to evaluate`);
 
   // 1. Greedy answers, exactly as the trainer asks the sampler for them.
   const answers = new Array<string>(dev.length).fill('');

@@ -1,5 +1,6 @@
 import { setupCommand } from '@gsil/tfjs-native';
 import { type Command, Option } from 'commander';
+import { settingsHelp } from '../local/service-settings.ts';
 
 /** Repeatable option values accumulate into an array. */
 function collect(value: string, previous: string[] = []): string[] {
@@ -22,7 +23,7 @@ export function registerCommands(program: Command): void {
         'SFT then GSIL iterations, evaluation, run folder with report',
     )
     .addOption(new Option('--recipe <name>', 'recipe').choices(['mawps', 'gsm8k']).default('mawps'))
-    .option('--quick', 'shrink everything for a smoke run (minutes on a laptop)')
+    .option('--quick', 'shrink everything for a smoke run (under a minute here)')
     .option('--out <dir>', 'run folder (default runs/<timestamp>)')
     .option('--train <file>', 'training file in the recipe format (default: the resolved asset)')
     .option('--dev <file>', 'dev file in the recipe format (default: the resolved asset)')
@@ -58,6 +59,7 @@ export function registerCommands(program: Command): void {
     .command('serve')
     .description('Start one service: sampler, ratio or trainer')
     .argument('<service>', 'sampler | ratio | trainer')
+    .argument('[settings...]', 'any setting listed below, as --name value')
     .option('--port <n>', 'gRPC port (0 picks a free one)', number('port'))
     .option('--host <host>', 'bind address')
     .option('--metrics-port <n>', 'Prometheus /metrics port (0 = ephemeral, -1 = off)', number('m'))
@@ -68,8 +70,10 @@ export function registerCommands(program: Command): void {
     .option('--runs-dir <dir>', 'trainer: where run folders and the model store live')
     .option('--ready-file <file>', 'write the bound port to this file once SERVING')
     .option('--exit-with-parent', 'shut down when standard input closes (used by gsil run)')
-    .action(async (service: string, options) =>
-      (await import('./serve.ts')).serveCommand(service, options),
+    .allowUnknownOption()
+    .addHelpText('after', () => settingsHelp())
+    .action(async (service: string, settings: string[], options) =>
+      (await import('./serve.ts')).serveCommand(service, options, settings),
     );
 
   const convert = program.command('convert').description('Convert models into our format');

@@ -3,6 +3,7 @@
 // trainer's gRPC API, shows progress, and writes the run folder.
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { loadGsm8kJsonl, loadMawpsCsv } from '@gsil/data';
 import { parseRunConfig } from '@gsil/run-config';
 import { buildRunConfig, type RunFlags } from '../local/recipe.ts';
 import { LocalServices } from '../local/service-processes.ts';
@@ -17,12 +18,31 @@ export interface RunOptions extends RunFlags {
   printConfig?: boolean;
 }
 
+function readConfigFile(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new Error(`--config ${path}: ${(error as Error).message}`);
+  }
+}
+
+function checkTaskFiles(task: 'mawps' | 'gsm8k', files: Array<string | undefined>): void {
+  for (const file of files) {
+    if (!file) continue;
+    const rows = task === 'mawps' ? loadMawpsCsv(file) : loadGsm8kJsonl(file);
+    if (rows.length === 0) throw new Error(`${file}: no rows`);
+  }
+}
+
 function timestamp(): string {
   return new Date().toISOString().replace(/[:.]/g, '-').replace('Z', '');
 }
 
 export async function runCommand(options: RunOptions): Promise<void> {
-  const fileConfig = options.config ? JSON.parse(readFileSync(options.config, 'utf8')) : {};
+  const fileConfig = options.config ? readConfigFile(options.config) : {};
+  // Replica addresses in a config file count like the flags (which win).
+  options.sampler ??= fileConfig.samplerAddresses as string[] | undefined;
+  options.ratio ??= fileConfig.ratioAddresses as string[] | undefined;
   const outDir = resolve(options.out ?? `runs/${timestamp()}`);
   const runId = outDir.split('/').pop()!;
   const config = buildRunConfig(options, fileConfig);
@@ -33,6 +53,9 @@ export async function runCommand(options: RunOptions): Promise<void> {
     samplerAddresses: options.sampler ?? ['(started by gsil run)'],
     ratioAddresses: options.ratio ?? ['(started by gsil run)'],
   });
+  // Data files given on the command line are read now, so a missing file or a malformed
+  // row is reported before any service starts (the trainer checks them again).
+  checkTaskFiles(effective.task.name, [options.train, options.dev]);
   if (options.printConfig) {
     process.stdout.write(`${JSON.stringify(effective, null, 2)}\n`);
     return;

@@ -1,6 +1,7 @@
 // `gsil serve <service>`: the CLI is the composition root that starts one service in
 // this process. The services themselves never import one another.
 import { writeFile } from 'node:fs/promises';
+import { settingsFromArgs } from '../local/service-settings.ts';
 
 export interface ServeOptions {
   port?: number;
@@ -40,13 +41,19 @@ const SERVICES: Record<string, (options: ServeOptions) => Promise<RunningService
   },
 };
 
-export async function serveCommand(service: string, options: ServeOptions): Promise<void> {
+export async function serveCommand(
+  service: string,
+  flagOptions: ServeOptions,
+  extraSettings: string[] = [],
+): Promise<void> {
   const start = SERVICES[service];
   if (!start) {
     throw new Error(
       `unknown service '${service}'; expected one of ${Object.keys(SERVICES).join(', ')}`,
     );
   }
+  // Settings beyond the common flags (--max-batch-size ...) go to the service's schema.
+  const options = { ...settingsFromArgs(service, extraSettings), ...flagOptions };
   const running = await start(options);
   if (options.exitWithParent) {
     // The parent holds our stdin open; when it exits (even by SIGKILL) the pipe closes

@@ -31,22 +31,24 @@ async function baseModelDir(): Promise<string> {
 }
 
 /**
- * The ONNX file and tokenizer of a model directory. A directory without model.onnx
- * (a checkpoint written by another tool) is exported on the fly into a temp file.
+ * The ONNX graph and tokenizer of a model directory. A directory without model.onnx
+ * (a checkpoint written by another tool) is exported on the fly, in memory.
  */
-export async function modelFiles(
-  modelDir?: string,
-): Promise<{ onnx: string; tokenizer: string; contextTokens: number; evalMaxNewTokens?: number }> {
+export async function modelFiles(modelDir?: string): Promise<{
+  onnx: string | Uint8Array;
+  tokenizer: string;
+  contextTokens: number;
+  evalMaxNewTokens?: number;
+}> {
   const dir = modelDir ?? (await baseModelDir());
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir}: not a model directory (no config.json)`);
   }
-  let onnx = join(dir, ONNX_FILE);
+  // A checkpoint written by another tool has no model.onnx: export it in memory.
+  let onnx: string | Uint8Array = join(dir, ONNX_FILE);
   if (!existsSync(onnx)) {
     const { config, weights } = loadCheckpoint(dir);
-    onnx = join(defaultCacheDir(), 'tmp', `export-${process.pid}.onnx`);
-    mkdirSync(join(onnx, '..'), { recursive: true });
-    writeFileSync(onnx, exportOnnx(config, weights));
+    onnx = exportOnnx(config, weights);
   }
   const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
   // The trainer records its evaluation budget as generation_config.json's max_new_tokens.
@@ -72,7 +74,7 @@ export interface OpenModel {
  * ONNX Runtime sessions of a model file as the sampler opens them: the exported graph,
  * plus the one-token decode graph derived from it when the file is our own export.
  */
-export async function openModel(onnxPath: string, vocab: number): Promise<OpenModel> {
+export async function openModel(onnxPath: string | Uint8Array, vocab: number): Promise<OpenModel> {
   const warn = (message: string) => process.stderr.write(`${message}\n`);
   const { session, executionProvider } = await createSession(onnxPath, {
     intraOpThreads: 1,

@@ -55,6 +55,7 @@ describe('writeReport', () => {
     expect(summary.evals.map((e: { version: string }) => e.version)).toEqual(['sft', 'it1']);
     expect(summary.evals[1].metrics.answer_accuracy).toBe(0.5);
     expect(summary.config).toEqual({ seed: 7 });
+    expect(summary.state).toBe('succeeded');
   });
 
   test('report.html inlines its charts and loads nothing from the network', () => {

@@ -1,7 +1,7 @@
 // summary.json and report.html of a run folder. Charts are drawn by ECharts on the
 // server side as SVG and inlined, so the report opens offline in any browser.
 import { writeFileSync } from 'node:fs';
-import type { Run } from '@gsil/contracts';
+import { type Run, RunState } from '@gsil/contracts';
 import * as echarts from 'echarts';
 
 type EventJson = Record<string, unknown> & { type?: string };
@@ -91,6 +91,11 @@ function escapeHtml(text: string): string {
   );
 }
 
+/** RUN_STATE_SUCCEEDED -> "succeeded". */
+export function stateName(state: RunState): string {
+  return (RunState[state] ?? String(state)).replace('RUN_STATE_', '').toLowerCase();
+}
+
 export function summarize(input: ReportInput) {
   const evals: StageEval[] = input.events
     .filter((e) => e.type === 'eval')
@@ -109,7 +114,8 @@ export function summarize(input: ReportInput) {
   const run = input.run;
   return {
     runId: run.runId,
-    state: run.state,
+    // "succeeded", "failed", "cancelled", ... rather than the enum's number.
+    state: stateName(run.state),
     error: run.error || undefined,
     finalModel: run.latestModel,
     durationMs:
@@ -163,7 +169,7 @@ export function writeReport(outDir: string, input: ReportInput): void {
 table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}</style></head><body>
 <h1>GSIL run ${escapeHtml(summary.runId)}</h1>
-<p>State: ${summary.state === 3 ? 'succeeded' : `not succeeded ${escapeHtml(summary.error ?? '')}`}.
+<p>State: ${summary.state}${summary.error ? ` (${escapeHtml(summary.error)})` : ''}.
 Duration: ${summary.durationMs ? `${(summary.durationMs / 1000).toFixed(0)} s` : 'n/a'}.</p>
 <h2>Evaluation on the dev set</h2><table>${table}</table>
 ${charts.map((svg) => `<div>${svg}</div>`).join('\n')}
