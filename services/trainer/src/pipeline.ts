@@ -152,7 +152,8 @@ async function trainStage(
         meanRewardsReal: sums.rewardsReal / n,
         meanRewardsGenerated: sums.rewardsGenerated / n,
         meanAccuracy: sums.accuracy / n,
-        model: undefined,
+        // The version this stage's weights are published as.
+        model: { name: context.runId, version: stage === 'sft' ? 'sft' : `it${iteration}` },
         durationMs: performance.now() - stageStart,
       },
     });
