@@ -40,10 +40,23 @@ function parseManifests(file: string): Manifest[] {
 /** `--name <value>  sampler/ratio: text` lines of the help output. */
 function parseServeHelp(help: string): Map<string, CliFlag> {
   const flags = new Map<string, CliFlag>();
-  for (const match of help.matchAll(/^\s+(?:-\w, )?--([a-z-]+)( <\w+>)?\s+(.*)$/gm)) {
+  const [options, ...settingSections] = help.split(/^Settings of /m);
+  // The common options: "  --port <n>   gRPC port ..." (a "sampler/ratio: " prefix scopes one).
+  const common = options.slice(options.indexOf('Options:'));
+  for (const match of common.matchAll(/^\s+(?:-\w, )?--([a-z-]+)( <\w+>)?\s+(.*)$/gm)) {
     const scope = /^([a-z/]+): /.exec(match[3]);
     const services = scope ? scope[1].split('/') : SERVICES;
     flags.set(`--${match[1]}`, { takesValue: Boolean(match[2]), services });
+  }
+  // Each service's own settings: "Settings of sampler:" then "  --max-batch-size <number>, env ...".
+  for (const section of settingSections) {
+    const service = section.slice(0, section.indexOf(':'));
+    for (const match of section.matchAll(/^\s+--([a-z-]+) <\w+>,/gm)) {
+      const flag = `--${match[1]}`;
+      const known = flags.get(flag);
+      if (known?.services.includes(service)) continue;
+      flags.set(flag, { takesValue: true, services: [...(known?.services ?? []), service] });
+    }
   }
   return flags;
 }
