@@ -20,6 +20,15 @@ const run = {
 };
 
 const events = [
+  // Evaluated before an interruption, and again when the run resumed (the later one counts).
+  {
+    type: 'eval',
+    stage: 'sft',
+    iteration: 0,
+    examples: 4,
+    model: { name: 'r1', version: 'sft' },
+    metrics: { answer_accuracy: 0.2, dev_nll: 1.6 },
+  },
   { type: 'step', stage: 'sft', iteration: 0, step: 1, loss: 3 },
   { type: 'step', stage: 'gsil', iteration: 1, step: 2, loss: 1.38, rewardsReal: 0, accuracy: 0.5 },
   { type: 'phase', phase: 'update', durationMs: 1500 },
@@ -53,6 +62,7 @@ describe('writeReport', () => {
     expect(summary.phaseMs).toEqual({ update: 2000, eval: 250 });
     expect(summary.durationMs).toBe(60_000);
     expect(summary.evals.map((e: { version: string }) => e.version)).toEqual(['sft', 'it1']);
+    expect(summary.evals[0].metrics.answer_accuracy).toBe(0.25);
     expect(summary.evals[1].metrics.answer_accuracy).toBe(0.5);
     expect(summary.config).toEqual({ seed: 7 });
     expect(summary.state).toBe('succeeded');

@@ -97,15 +97,18 @@ export function stateName(state: RunState): string {
 }
 
 export function summarize(input: ReportInput) {
-  const evals: StageEval[] = input.events
-    .filter((e) => e.type === 'eval')
-    .map((e) => ({
-      stage: String(e.stage),
-      iteration: Number(e.iteration),
-      version: String((e.model as { version?: string } | undefined)?.version ?? e.stage),
-      examples: Number(e.examples),
-      metrics: e.metrics as Record<string, number>,
-    }));
+  // A resumed run evaluates its last complete version again: keep the latest per version.
+  const latestEval = new Map<string, EventJson>();
+  for (const e of input.events.filter((e) => e.type === 'eval')) {
+    latestEval.set(String((e.model as { version?: string } | undefined)?.version ?? e.stage), e);
+  }
+  const evals: StageEval[] = [...latestEval.values()].map((e) => ({
+    stage: String(e.stage),
+    iteration: Number(e.iteration),
+    version: String((e.model as { version?: string } | undefined)?.version ?? e.stage),
+    examples: Number(e.examples),
+    metrics: e.metrics as Record<string, number>,
+  }));
   const phaseMs: Record<string, number> = {};
   for (const e of input.events.filter((e) => e.type === 'phase')) {
     phaseMs[String(e.phase)] = (phaseMs[String(e.phase)] ?? 0) + Number(e.durationMs);
