@@ -176,7 +176,9 @@ pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}</style></head><
 Duration: ${summary.durationMs ? `${(summary.durationMs / 1000).toFixed(0)} s` : 'n/a'}.</p>
 <h2>Evaluation on the dev set</h2><table>${table}</table>
 ${charts.map((svg) => `<div>${svg}</div>`).join('\n')}
-<h2>Time per phase</h2><table>${phases}</table>
+<h2>Time per phase</h2>
+<p>Summed over stages. Scoring starts on each shard as its samples arrive, so score time (busy time of the scoring calls) overlaps sampling.</p>
+<table>${phases}</table>
 <h2>Configuration</h2><pre>${escapeHtml(JSON.stringify(summary.config, null, 2))}</pre>
 </body></html>
 `;
