@@ -67,8 +67,12 @@ export async function runCommand(options: RunOptions): Promise<void> {
   const stop = async () => {
     await local.stopAll();
   };
+  // Ctrl-C: stop watching first (an open WatchRun stream would hold the trainer's
+  // graceful shutdown for its whole grace period), then stop the services.
+  const watching = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
     process.stderr.write(`\ngsil: ${signal}: stopping services\n`);
+    watching.abort();
     void stop().then(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -98,6 +102,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
 
     // 2. The run, watched to completion; the folder gets metrics, summary, report, model.
     await watchRunToFolder({
+      signal: watching.signal,
       trainerAddress,
       runId,
       outDir,

@@ -18,6 +18,8 @@ export interface ServeOptions {
 
 interface RunningService {
   port: number;
+  /** Graceful shutdown, as on SIGTERM. */
+  close(): Promise<void>;
   /** Resolves when the server has shut down (SIGTERM, SIGINT or close()). */
   closed: Promise<void>;
 }
@@ -58,12 +60,17 @@ export async function serveCommand(
   if (options.exitWithParent) {
     // The parent holds our stdin open; when it exits (even by SIGKILL) the pipe closes
     // and we shut down gracefully instead of lingering as an orphan.
-    process.stdin.on('end', () => process.kill(process.pid, 'SIGTERM'));
-    process.stdin.on('error', () => process.kill(process.pid, 'SIGTERM'));
+    const onParentGone = () => void running.close();
+    process.stdin.on('end', onParentGone);
+    process.stdin.on('error', onParentGone);
     process.stdin.resume();
   }
   // The ready file tells a parent process (gsil run, tests) the bound port once the
   // service answers SERVING, so nobody has to sleep and guess.
   if (options.readyFile) await writeFile(options.readyFile, `${running.port}\n`);
   await running.closed;
+  // The service has shut down; the stdin watch above (and any native thread pool) must
+  // not keep the process alive after it.
+  process.stdin.destroy();
+  process.exit(0);
 }

@@ -82,16 +82,31 @@ export class LocalServices {
   }
 
   /** SIGTERM every child (graceful shutdown), SIGKILL those still alive after graceMs. */
-  async stopAll(graceMs = 10_000): Promise<void> {
+  stopAll(graceMs = 10_000): Promise<void> {
+    // Once only: a second SIGTERM would reach a service whose handler is already gone
+    // (it is shutting down) and kill it mid-shutdown.
+    this.stopped ??= this.stopEach(graceMs);
+    return this.stopped;
+  }
+
+  private stopped: Promise<void> | undefined;
+
+  private async stopEach(graceMs: number): Promise<void> {
     this.stopping = true;
     await Promise.all(
       this.services.map(
-        ({ process: child }) =>
+        ({ name, process: child }) =>
           new Promise<void>((resolve) => {
             if (child.exitCode !== null || child.signalCode !== null) return resolve();
             const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-            child.once('exit', () => {
+            child.once('exit', (code, signal) => {
               clearTimeout(timer);
+              if (code !== 0) {
+                process.stderr.write(
+                  `gsil: ${name} did not stop cleanly (exit code ${code}, signal ${signal}); ` +
+                    'see its log\n',
+                );
+              }
               resolve();
             });
             child.kill('SIGTERM');

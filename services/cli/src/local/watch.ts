@@ -8,6 +8,8 @@ import { RunProgress } from './progress.ts';
 import { writeReport } from './report.ts';
 
 export interface WatchOptions {
+  /** Aborting it cancels the event stream (the run itself goes on on the trainer). */
+  signal?: AbortSignal;
   trainerAddress: string;
   runId: string;
   outDir: string;
@@ -37,6 +39,7 @@ export async function watchRunToFolder(options: WatchOptions): Promise<Run> {
   let finalRun: Run = started;
   await new Promise<void>((resolve, reject) => {
     const stream = client.watchRun({ runId: started.runId });
+    options.signal?.addEventListener('abort', () => stream.cancel(), { once: true });
     stream.on('data', (event: RunEvent) => {
       events.push(event);
       appendFileSync(metricsFile, `${JSON.stringify(eventJson(event))}\n`);
