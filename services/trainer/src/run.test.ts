@@ -10,7 +10,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
-import { type RunEvent, RunState, TrainerServiceClient } from '@gsil/contracts';
+import { type Run, type RunEvent, RunState, TrainerServiceClient } from '@gsil/contracts';
 import { waitForServing } from '@gsil/service-kit';
 import { type RunningTrainer, startTrainer } from './main.ts';
 
@@ -183,6 +183,42 @@ describe('a tiny run over real sampler and ratio processes', () => {
     const weights = (run: string) =>
       readFileSync(join(runsDir, run, 'checkpoints', 'it2', 'model.safetensors'));
     expect(weights('resumed').equals(weights('straight'))).toBe(true);
+  }, 300_000);
+
+  test('CancelRun stops a running run; GetRun and ListRuns report it afterwards', async () => {
+    const client = new TrainerServiceClient(trainer.address, credentials.createInsecure());
+    await new Promise((resolve, reject) =>
+      client.startRun({ runId: 'to-cancel', configJson: tinyConfig() }, (err, r) =>
+        err ? reject(err) : resolve(r),
+      ),
+    );
+    // Cancel at the first optimizer step, while the run is certainly running.
+    await new Promise<void>((resolve, reject) => {
+      const stream = client.watchRun({ runId: 'to-cancel' });
+      stream.on('data', (e: RunEvent) => {
+        if (e.event?.$case !== 'step') return;
+        stream.cancel();
+        resolve();
+      });
+      stream.on('error', (err: { code?: number }) => (err.code === 1 ? undefined : reject(err)));
+      stream.on('end', () => reject(new Error('run ended before its first step')));
+    });
+    const cancelled = await new Promise<Run>((resolve, reject) =>
+      client.cancelRun({ runId: 'to-cancel' }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    expect(cancelled.state).toBe(RunState.RUN_STATE_CANCELLED);
+    const got = await new Promise<Run>((resolve, reject) =>
+      client.getRun({ runId: 'to-cancel' }, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    expect(got.state).toBe(RunState.RUN_STATE_CANCELLED);
+    expect(existsSync(join(runsDir, 'to-cancel', 'checkpoints', 'it1'))).toBe(false);
+    const listed = await new Promise<{ runs: Run[] }>((resolve, reject) =>
+      client.listRuns({}, (err, r) => (err ? reject(err) : resolve(r))),
+    );
+    const states = Object.fromEntries(listed.runs.map((r) => [r.runId, r.state]));
+    expect(states['to-cancel']).toBe(RunState.RUN_STATE_CANCELLED);
+    expect(states.straight).toBe(RunState.RUN_STATE_SUCCEEDED);
+    client.close();
   }, 300_000);
 
   test('rejects a bad config and unknown runs with the right status over gRPC', async () => {
