@@ -10,6 +10,7 @@ import {
   type GenerationOptions,
   type GenerationRequest,
   type Generator,
+  queueSource,
   type RowJob,
   rowJob,
   withBudget,
@@ -70,26 +71,13 @@ export class ContinuousBatcher {
 
   private start(): void {
     if (this.running || this.waiting.length === 0) return;
-    const waiting = this.waiting;
-    const source = {
-      take(n: number): RowJob[] {
-        const taken: RowJob[] = [];
-        while (taken.length < n && waiting.length > 0) {
-          const job = waiting.shift() as RowJob;
-          if (!job.signal?.aborted) taken.push(job);
-        }
-        return taken;
-      },
-      get waiting() {
-        return waiting.length > 0;
-      },
-    };
+    const source = queueSource(this.waiting);
     this.running = this.generator
       .decodeLoop(source, this.maxBatch)
       .catch((error) => {
         // The loop's rows are lost with it: fail every call that had rows in it.
         for (const stream of this.streams) stream.fail(error);
-        waiting.length = 0;
+        this.waiting.length = 0;
       })
       .finally(() => {
         this.running = null;

@@ -509,7 +509,14 @@ export function withBudget(jobs: RowJob[]): RowJob[] {
 
 /** A source over a fixed list of jobs. */
 function arraySource(jobs: RowJob[]): RowSource {
-  const queue = [...jobs];
+  return queueSource([...jobs]);
+}
+
+/**
+ * A source that takes jobs from the front of `queue`, which the caller may keep appending
+ * to (the continuous batcher's waiting list); jobs aborted while waiting are dropped.
+ */
+export function queueSource(queue: RowJob[]): RowSource {
   return {
     take(n) {
       const taken: RowJob[] = [];

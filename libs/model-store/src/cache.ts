@@ -111,8 +111,9 @@ export class ModelCache<T> {
     while (this.resident.size > this.options.maxResident) {
       const [key, entry] = this.resident.entries().next().value!;
       this.resident.delete(key);
-      // TODO: reference-count leases (a request still using an evicted model keeps the object alive,
-      // but unload may free its native session; maxResident >= 2 keeps this rare).
+      // No lease counting here: a request may still be using an evicted model, so `unload`
+      // must defer freeing native resources until its users finish (the sampler and ratio
+      // services release a session only when its last request has ended).
       await this.options.unload?.(entry.model, entry.ref);
       this.options.logger?.info({ model: key }, 'unloaded');
     }
