@@ -48,7 +48,8 @@ function parseServeHelp(help: string): Map<string, CliFlag> {
     const services = scope ? scope[1].split('/') : SERVICES;
     flags.set(`--${match[1]}`, { takesValue: Boolean(match[2]), services });
   }
-  // Each service's own settings: "Settings of sampler:" then "  --max-batch-size <number>, env ...".
+  // Each service's own settings: "Settings of sampler:", then lines such as
+  // "  --max-batch-size <number>, env ...".
   for (const section of settingSections) {
     const service = section.slice(0, section.indexOf(':'));
     for (const match of section.matchAll(/^\s+--([a-z-]+) <\w+>,/gm)) {

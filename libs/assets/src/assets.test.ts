@@ -27,7 +27,10 @@ afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
 
-/** Serves a folder over HTTP, like the public hosts would; `corrupt` flips each body's first byte. */
+/**
+ * Serves a folder over HTTP, like the public hosts would; `corrupt` flips each body's
+ * first byte.
+ */
 async function serveFolder(root: string, corrupt = false) {
   const server = createServer((req, res) => {
     const path = join(root, decodeURIComponent(req.url ?? '/'));

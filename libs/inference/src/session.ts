@@ -10,7 +10,10 @@ import * as ort from 'onnxruntime-node';
 export type ExecutionProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
 
 export interface SessionOptions {
-  /** Which provider to use; 'auto' tries CUDA (when its library is installed) then CPU. Default 'auto'. */
+  /**
+   * Which provider to use; 'auto' tries CUDA (when its library is installed) then CPU.
+   * Default 'auto'.
+   */
   executionProvider?: ExecutionProviderChoice;
   /** Threads for one operator; 0 lets ONNX Runtime decide. Default 0. */
   intraOpThreads?: number;

@@ -3,7 +3,10 @@ import { basename, join } from 'node:path';
 import { exec, tail } from './exec.ts';
 import { SetupError, wheelArch } from './preflight.ts';
 
-/** TensorFlow release whose C API matches tfjs-node 4.22's binding (measured: 2.21.0 builds and runs). */
+/**
+ * TensorFlow release whose C API matches tfjs-node 4.22's binding (measured: 2.21.0
+ * builds and runs).
+ */
 export const TENSORFLOW_VERSION = '2.21.0';
 
 /**
@@ -72,7 +75,8 @@ export async function fetchWheel(options: {
   return join(dir, downloaded);
 }
 
-// Extracts by prefix and flattens libraries into lib/; stdlib zipfile streams, so memory stays small.
+// Extracts by prefix and flattens libraries into lib/; stdlib zipfile streams, so memory
+// stays small.
 const EXTRACT_PY = `
 import sys, zipfile, os, shutil
 wheel, dest, prefixes, libs = sys.argv[1], sys.argv[2], sys.argv[3].split(","), sys.argv[4].split(",")
