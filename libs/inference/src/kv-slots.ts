@@ -17,6 +17,8 @@ export class KvSlots {
   /** Filled columns of each slot. */
   readonly lengths: number[] = [];
   private capacity: number;
+  /** Columns per slot that the buffers have room for (>= capacity). */
+  private allocated: number;
   /** Per layer and kind (key, value): [maxRows, kvHeads, capacity, headDim]. */
   private caches: Float32Array[];
   /** [maxRows, capacity]: 0 for filled columns, HIDDEN otherwise. */
@@ -28,6 +30,7 @@ export class KvSlots {
     initialCapacity: number,
   ) {
     this.capacity = Math.max(GROW_COLUMNS, roundUp(initialCapacity, GROW_COLUMNS));
+    this.allocated = this.capacity;
     this.caches = this.allocCaches(this.capacity);
     this.bias = new Float32Array(maxRows * this.capacity).fill(HIDDEN);
   }
@@ -85,27 +88,47 @@ export class KvSlots {
     return slot !== last ? last : -1;
   }
 
-  /** Makes room for every row to hold `columns` positions. */
+  /**
+   * Makes room for every row to hold `columns` positions. The stride of a slot grows in
+   * steps of GROW_COLUMNS, since every step attends over all of them; the buffers under it
+   * grow geometrically, and a wider stride inside them is laid out in place, so growing by
+   * a few columns neither allocates nor touches fresh pages.
+   */
   ensureCapacity(columns: number): void {
     if (columns <= this.capacity) return;
     const cap = roundUp(columns, GROW_COLUMNS);
+    if (cap > this.allocated) {
+      const allocated = Math.max(cap, 2 * this.allocated);
+      this.caches = this.caches.map((old) => {
+        const grown = new Float32Array(this.maxRows * this.slotSize(allocated));
+        grown.set(old.subarray(0, this.rows * this.slotSize()));
+        return grown;
+      });
+      const bias = new Float32Array(this.maxRows * allocated);
+      bias.set(this.bias.subarray(0, this.rows * this.capacity));
+      this.bias = bias;
+      this.allocated = allocated;
+    }
+    this.restride(cap);
+  }
+
+  /**
+   * Moves the used rows from stride `capacity` to the wider `cap` inside the same buffers,
+   * last block first so that no block overwrites one not yet moved. Columns past a row's
+   * old stride keep stale finite values, hidden by their bias.
+   */
+  private restride(cap: number): void {
     const { kvHeads, headDim } = this.layout;
-    const caches = this.allocCaches(cap);
     const old = this.capacity;
-    for (let t = 0; t < caches.length; t++) {
-      for (let r = 0; r < this.rows; r++) {
-        for (let h = 0; h < kvHeads; h++) {
-          const s = (r * kvHeads + h) * old * headDim;
-          const d = (r * kvHeads + h) * cap * headDim;
-          caches[t].set(this.caches[t].subarray(s, s + old * headDim), d);
-        }
+    for (const cache of this.caches) {
+      for (let block = this.rows * kvHeads - 1; block > 0; block--) {
+        cache.copyWithin(block * cap * headDim, block * old * headDim, (block + 1) * old * headDim);
       }
     }
-    const bias = new Float32Array(this.maxRows * cap).fill(HIDDEN);
-    for (let r = 0; r < this.rows; r++)
-      bias.set(this.bias.subarray(r * old, (r + 1) * old), r * cap);
-    this.caches = caches;
-    this.bias = bias;
+    for (let r = this.rows - 1; r >= 0; r--) {
+      if (r > 0) this.bias.copyWithin(r * cap, r * old, (r + 1) * old);
+      this.bias.fill(HIDDEN, r * cap + old, (r + 1) * cap);
+    }
     this.capacity = cap;
   }
 
