@@ -1,4 +1,5 @@
 export * from './continuous-batcher.ts';
+export * from './decode-pool.ts';
 export * from './generator.ts';
 export * from './model-io.ts';
 export * from './sampling.ts';

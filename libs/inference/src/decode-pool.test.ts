@@ -1,0 +1,134 @@
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { join } from 'node:path';
+import { importLlama2c } from '@gsil/model';
+import { exportOnnx } from '@gsil/model/onnx';
+import { DecodePool } from './decode-pool.ts';
+import {
+  type Completion,
+  type GenerationOptions,
+  type GenerationRequest,
+  Generator,
+} from './generator.ts';
+import { createDecodeSession, createSession } from './session.ts';
+import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
+
+const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
+let bytes: Uint8Array;
+let pool: DecodePool;
+let generated = 0;
+
+beforeAll(async () => {
+  const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+  bytes = exportOnnx(config, weights);
+  pool = await DecodePool.start(bytes, {
+    workers: 2,
+    maxBatch: 6,
+    executionProvider: 'cpu',
+    onTokens: (count) => {
+      generated += count;
+    },
+  });
+});
+
+afterAll(async () => {
+  await pool?.close();
+});
+
+async function collect(stream: AsyncGenerator<Completion>): Promise<Completion[]> {
+  const byIndex: Completion[] = [];
+  for await (const c of stream) byIndex[c.requestIndex] = c;
+  return byIndex;
+}
+
+describe('DecodePool', () => {
+  test('two workers each reproduce the published greedy sample, and count every token', async () => {
+    expect(pool.workers).toBe(2);
+    expect(pool.executionProvider).toBe('cpu');
+    expect(pool.fastPath).toBe(true);
+    const before = generated;
+    const requests = Array.from({ length: 8 }, () => ({ promptIds: [1] }));
+    const completions = await collect(
+      pool.generate(requests, { temperature: 0, maxNewTokens: PUBLISHED_GREEDY_IDS.length }),
+    );
+    expect(completions).toHaveLength(8);
+    for (const c of completions) expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS);
+    expect(pool.activeRows).toBe(0);
+    // Workers report their counts at most every 100 ms.
+    await Bun.sleep(250);
+    expect(generated - before).toBe(8 * PUBLISHED_GREEDY_IDS.length);
+  });
+
+  test('sampled rows get the tokens a single generator gives them, whichever worker runs them', async () => {
+    const { session } = await createSession(bytes, { executionProvider: 'cpu' });
+    const decode = await createDecodeSession(bytes, { executionProvider: 'cpu' });
+    const generator = new Generator(session, undefined, decode);
+    // No promptKey: rows are keyed by their index in the call, as Generator keys them.
+    const requests: GenerationRequest[] = [
+      { promptIds: [1, 403] },
+      { promptIds: [1, 403], sampleIndex: 1 },
+      { promptIds: [1, 403, 407, 261, 378], maxNewTokens: 9 },
+      { promptIds: [1], sampleIndex: 2 },
+      { promptIds: [1, 400, 428], promptKey: 'named' },
+      { promptIds: [1, 403] },
+      { promptIds: [1, 298, 315], maxNewTokens: 3 },
+    ];
+    const options: GenerationOptions = {
+      temperature: 0.8,
+      topP: 0.9,
+      topK: 40,
+      maxNewTokens: 30,
+      seed: 11,
+      stopTokenIds: [2],
+    };
+    const alone = await collect(generator.generate(requests, options));
+    const pooled = await collect(pool.generate(requests, options));
+    await session.release();
+    await decode?.release();
+    expect(pooled).toEqual(alone);
+    // Rows 0 and 5 share a prompt and sample index but not a key: different streams.
+    expect(pooled[0].tokenIds).not.toEqual(pooled[5].tokenIds);
+    expect(pooled[2].tokenIds).toHaveLength(9);
+    expect(pooled[6].tokenIds).toHaveLength(3);
+  });
+
+  test('an aborted call frees its rows and the pool serves the next one', async () => {
+    const controller = new AbortController();
+    const requests = Array.from({ length: 10 }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
+    const stream = pool.generate(requests, {
+      temperature: 1,
+      maxNewTokens: 400,
+      signal: controller.signal,
+    });
+    const first = await stream.next();
+    expect(first.done).toBe(false);
+    expect(pool.activeRows).toBeGreaterThan(0);
+    controller.abort(new Error('client went away'));
+    await expect(stream.next()).rejects.toThrow('client went away');
+    expect(pool.activeRows).toBe(0);
+    const [c] = await collect(
+      pool.generate([{ promptIds: [1] }], { temperature: 0, maxNewTokens: 5 }),
+    );
+    expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS.slice(0, 5));
+  });
+
+  test('an empty prompt is refused before any row is handed out', async () => {
+    const stream = pool.generate([{ promptIds: [1] }, { promptIds: [] }], { maxNewTokens: 3 });
+    await expect(stream.next()).rejects.toThrow('a prompt has no tokens');
+    expect(pool.activeRows).toBe(0);
+  });
+
+  test('a file that is not a model fails start with the reason ONNX Runtime gives', async () => {
+    const garbage = new TextEncoder().encode('not an onnx model');
+    await expect(
+      DecodePool.start(garbage, { workers: 2, executionProvider: 'cpu' }),
+    ).rejects.toThrow('protobuf parsing failed');
+  });
+
+  test('generate after close is refused', async () => {
+    const closing = await DecodePool.start(bytes, { workers: 1, maxBatch: 2 });
+    await closing.close();
+    await expect(
+      closing.generate([{ promptIds: [1] }], { maxNewTokens: 1 }).next(),
+    ).rejects.toThrow('after close');
+  });
+});
