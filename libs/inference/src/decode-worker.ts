@@ -23,11 +23,15 @@ function countTokens(count: number): void {
   unreportedTokens += count;
   if (reportScheduled) return;
   reportScheduled = true;
-  setTimeout(() => {
-    reportScheduled = false;
-    post({ type: 'tokens', count: unreportedTokens });
-    unreportedTokens = 0;
-  }, TOKEN_REPORT_MS);
+  setTimeout(reportTokens, TOKEN_REPORT_MS);
+}
+
+/** Reports the tokens counted so far (before each completion, so counts never trail it). */
+function reportTokens(): void {
+  reportScheduled = false;
+  if (unreportedTokens === 0) return;
+  post({ type: 'tokens', count: unreportedTokens });
+  unreportedTokens = 0;
 }
 
 /** Every pass (prefill or decode step) yields the next token of each input_ids row. */
@@ -94,6 +98,7 @@ port.on('message', async (message: ToWorker) => {
   try {
     const withSignal: GenerationOptions = { ...options, signal: controller.signal };
     for await (const completion of model.batcher.generate(requests, withSignal)) {
+      reportTokens();
       post({ type: 'completion', callId, completion });
     }
     post({ type: 'end', callId });

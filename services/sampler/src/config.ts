@@ -45,7 +45,13 @@ export const SamplerConfig = z
     threads: count(0)
       .default(1)
       .describe(
-        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). Decoding a small model is many tiny operators, where threads cost more in hand-offs than they save: on stories260K with 2 cores, 0 decoded 2-3x slower than 1. Scale with replicas; raise it for large models on many cores (default 1)',
+        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). Decoding a small model is many tiny operators, where threads cost more in hand-offs than they save: on stories260K with 2 cores, 0 decoded 2-3x slower than 1. Use decodeWorkers for more cores; raise this for large models (default 1)',
+      ),
+    decodeWorkers: count(1)
+      .max(256)
+      .default(1)
+      .describe(
+        'decoding threads per model version, each with its own ONNX Runtime sessions and an even share of maxBatchSize; one keeps one core busy, so set it to the cores the replica may use (default 1)',
       ),
     maxBatchSize: count(1)
       .max(4096)

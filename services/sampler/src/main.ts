@@ -89,6 +89,7 @@ export async function startSampler(
       loadModelDir(dir, {
         provider: config.provider,
         threads: config.threads,
+        decodeWorkers: config.decodeWorkers,
         maxBatchSize: config.maxBatchSize,
         warn,
         onTokens: (count) => generatedTokens.inc(count),

@@ -354,6 +354,7 @@ describe('cancellation and info', () => {
       maxBatchSize: 8,
       maxNewTokensLimit: 300,
       maxSamplesPerPrompt: 4,
+      decodeWorkers: 1,
     });
   });
 

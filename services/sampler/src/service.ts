@@ -2,8 +2,9 @@
 // GetInfo describes the replica.
 //
 // Batching: the sequences of every request for a model version (prompts x num_samples)
-// share one continuously refilled batch of up to maxBatchSize rows (ContinuousBatcher), so
-// several trainer shards in flight fill one batch. Each row keeps its own sampling
+// share continuously refilled batches of up to maxBatchSize rows in all, one per decode
+// worker thread (DecodePool), so several trainer shards in flight fill them while this
+// thread keeps serving. Each row keeps its own sampling
 // settings and random stream, so results do not depend on what else is decoding; a
 // cancelled request's rows leave the batch.
 import type { ServerWritableStream } from '@grpc/grpc-js';
@@ -155,6 +156,7 @@ export function samplerImplementation(state: SamplerState) {
         maxBatchSize: config.maxBatchSize,
         maxNewTokensLimit: config.maxNewTokensLimit,
         maxSamplesPerPrompt: config.maxSamplesPerPrompt,
+        decodeWorkers: config.decodeWorkers,
       };
     },
   };

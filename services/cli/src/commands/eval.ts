@@ -1,5 +1,6 @@
 // `gsil eval`: the trainer's dev evaluation on a saved model, run locally with ONNX
 // Runtime: greedy answers, task metrics, and the NLL of the dev demonstrations.
+import { availableParallelism } from 'node:os';
 import { resolveAsset } from '@gsil/assets';
 import { loadDemonstrations, type TaskName } from '@gsil/data';
 import { taskMetrics } from '@gsil/eval';
@@ -27,7 +28,8 @@ async function devFile(task: TaskName): Promise<string> {
 export async function evalCommand(options: EvalOptions): Promise<void> {
   const files = await modelFiles(options.model);
   const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
-  const model = await openModel(files.onnx, tokenizer.vocabSize);
+  // Greedy answers for the whole dev set: one decode thread per core.
+  const model = await openModel(files.onnx, tokenizer.vocabSize, availableParallelism());
   const maxNewTokens = options.maxNewTokens ?? files.evalMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens > 0 && maxNewTokens < files.contextTokens)) {
     throw new Error(

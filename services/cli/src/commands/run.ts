@@ -2,6 +2,7 @@
 // loopback (unless addresses of running ones are given), runs a recipe through the
 // trainer's gRPC API, shows progress, and writes the run folder.
 import { mkdirSync, openSync, readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import { loadGsm8kJsonl, loadMawpsCsv } from '@gsil/data';
 import { parseRunConfig } from '@gsil/run-config';
@@ -89,8 +90,12 @@ export async function runCommand(options: RunOptions): Promise<void> {
       );
       trainerAddress = trainer.address;
     }
+    // The local sampler decodes on every core: sampling and training take turns, so the
+    // cores are free while it runs.
+    const samplerArgs = ['--model-store', trainerAddress, '--max-batch-size', '64'];
+    samplerArgs.push('--decode-workers', String(availableParallelism()));
     const samplerAddresses = options.sampler ?? [
-      (await local.start('sampler', ['--model-store', trainerAddress], log('sampler'))).address,
+      (await local.start('sampler', samplerArgs, log('sampler'))).address,
     ];
     const ratioAddresses = options.ratio ?? [
       (await local.start('ratio', ['--model-store', trainerAddress], log('ratio'))).address,

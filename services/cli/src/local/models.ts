@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { defaultCacheDir, resolveAsset } from '@gsil/assets';
-import { createDecodeSession, createSession, Generator } from '@gsil/inference';
+import { createSession, DecodePool } from '@gsil/inference';
 import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
@@ -65,32 +65,41 @@ export async function modelFiles(modelDir?: string): Promise<{
 }
 
 export interface OpenModel {
+  /** The exported graph, for scoring. */
   session: ort.InferenceSession;
-  generator: Generator;
+  /** Generation on decode worker threads with sessions of their own. */
+  generator: DecodePool;
   release(): Promise<void>;
 }
 
 /**
- * ONNX Runtime sessions of a model file as the sampler opens them: the exported graph,
- * plus the one-token decode graph derived from it when the file is our own export.
+ * ONNX Runtime sessions of a model file as the sampler opens them: the exported graph for
+ * scoring, and `decodeWorkers` generation threads (each also gets the one-token decode
+ * graph derived from the file when it is our own export).
  */
-export async function openModel(onnxPath: string | Uint8Array, vocab: number): Promise<OpenModel> {
+export async function openModel(
+  onnxPath: string | Uint8Array,
+  vocab: number,
+  decodeWorkers = 1,
+): Promise<OpenModel> {
   const warn = (message: string) => process.stderr.write(`${message}\n`);
   const { session, executionProvider } = await createSession(onnxPath, {
     intraOpThreads: 1,
     warn,
   });
-  const decode = await createDecodeSession(onnxPath, {
+  const generator = await DecodePool.start(onnxPath, {
+    workers: decodeWorkers,
+    maxBatch: 64,
     executionProvider,
-    intraOpThreads: 1,
+    vocab,
     warn,
   });
   return {
     session,
-    generator: new Generator(session, vocab, decode),
+    generator,
     release: async () => {
+      await generator.close();
       await session.release();
-      await decode?.release();
     },
   };
 }
