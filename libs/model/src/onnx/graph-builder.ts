@@ -43,6 +43,30 @@ export class GraphBuilder {
     return this.op(opType, inputs, attrs)[0];
   }
 
+  /**
+   * Adds a node of another operator set (for example 'com.microsoft') and returns its output
+   * names: `outputs[i]` false leaves optional output i unnamed (not computed).
+   */
+  opIn(
+    domain: string,
+    opType: string,
+    inputs: string[],
+    attrs: Record<string, Attr> = {},
+    outputs: boolean[] = [true],
+  ): string[] {
+    const id = this.counter++;
+    const names = outputs.map((wanted, i) => (wanted ? `${opType}_${id}_${i}` : ''));
+    this.nodes.push({
+      opType,
+      domain,
+      name: `${opType}_${id}`,
+      input: inputs,
+      output: names,
+      attribute: Object.entries(attrs).map(([name, value]) => toAttribute(name, value)),
+    });
+    return names;
+  }
+
   /** Adds a node writing to a fixed output name (a graph output). */
   opNamed(
     opType: string,
