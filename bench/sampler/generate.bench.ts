@@ -1,14 +1,16 @@
-// Generated tokens per second of the ONNX Runtime generator on stories260K: batch 1, 16 and
-// 64, 128 new tokens from [BOS], greedy and top-p 0.9, KV cache vs full recompute; and,
-// when Python has torch and transformers, the same workload through transformers generate
-// on the same weights, side by side.  Run: bun bench/sampler/generate.bench.ts
+// Generated tokens per second of the sampler's generator (DecodePool) on stories260K: batch 1,
+// 16 and 64, 128 new tokens from [BOS], greedy and top-p 0.9, KV cache vs full recompute;
+// and, when Python has torch and transformers, the same workload through transformers
+// generate on the same weights and cores, side by side.  Run: bun bench/sampler/generate.bench.ts
+// GSIL_BENCH_CORES=N sets the cores both sides use (default: all of this machine's).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
-  createDecodeSession,
   createSession,
+  DecodePool,
+  decoderLayout,
   emptyPast,
   Generator,
   int64Tensor,
@@ -33,19 +35,38 @@ const MODES: Array<[string, SamplingParams]> = [
 
 const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
 const onnxBytes = exportOnnx(config, weights);
-const sessionOptions = {
-  // One thread per operator was fastest on the 2-core machine (ops here are tiny).
-  intraOpThreads: Number(process.env.GSIL_BENCH_THREADS ?? 1),
-};
+// Both sides get the same cores: ONNX Runtime as that many decode worker threads (one
+// intra-op thread each: a step is hundreds of tiny operators), torch as its thread count.
+const CORES = Number(process.env.GSIL_BENCH_CORES ?? availableParallelism());
 const { session, executionProvider } = await createSession(onnxBytes, {
-  ...sessionOptions,
+  intraOpThreads: 1,
   executionProvider: 'auto',
 });
-// GSIL_BENCH_OPTIMUM_ONLY=1 measures the Optimum graph alone (no decode-step fast path).
-const decodeSession = process.env.GSIL_BENCH_OPTIMUM_ONLY
-  ? undefined
-  : await createDecodeSession(onnxBytes, { ...sessionOptions, executionProvider });
-const generator = new Generator(session, undefined, decodeSession);
+// GSIL_BENCH_OPTIMUM_ONLY=1 measures the Optimum graph alone (no decode-step fast path), in
+// this thread.
+const optimumOnly = process.env.GSIL_BENCH_OPTIMUM_ONLY
+  ? new Generator(session, undefined, undefined)
+  : undefined;
+
+const layout = decoderLayout(session, config.vocab_size);
+
+/** Generation as the sampler runs it: a DecodePool of min(CORES, batch) workers. */
+async function withGenerator<T>(
+  batch: number,
+  fn: (generate: Generator['generate']) => Promise<T>,
+): Promise<T> {
+  if (optimumOnly) return fn(optimumOnly.generate.bind(optimumOnly));
+  const pool = await DecodePool.start(onnxBytes, {
+    workers: Math.min(CORES, batch),
+    maxBatch: batch,
+    executionProvider,
+  });
+  try {
+    return await fn(pool.generate.bind(pool));
+  } finally {
+    await pool.close();
+  }
+}
 
 // GSIL_BENCH_CLOCK=cpu times the KV-cache rows (ours and transformers') in CPU seconds of
 // the process instead of wall seconds: steadier on a shared machine, and equal to wall time
@@ -59,16 +80,17 @@ const nowSeconds = () => {
 
 async function cached(batch: number, params: SamplingParams): Promise<number> {
   const requests = Array.from({ length: batch }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
-  const start = nowSeconds();
-  let tokens = 0;
-  for await (const c of generator.generate(requests, {
-    ...params,
-    maxNewTokens: NEW_TOKENS,
-    maxBatch: batch,
-  })) {
-    tokens += c.tokenIds.length;
-  }
-  return tokens / (nowSeconds() - start);
+  return withGenerator(batch, async (generate) => {
+    // Warm-up: the first steps of a fresh session allocate and compile.
+    for await (const _ of generate(requests, { ...params, maxNewTokens: 8 })) {
+    }
+    const start = nowSeconds();
+    let tokens = 0;
+    for await (const c of generate(requests, { ...params, maxNewTokens: NEW_TOKENS })) {
+      tokens += c.tokenIds.length;
+    }
+    return tokens / (nowSeconds() - start);
+  });
 }
 
 /** Decoding without a cache: every step runs the whole sequence again. */
@@ -86,7 +108,7 @@ async function recompute(batch: number, params: SamplingParams): Promise<number>
         seqs.flatMap(() => Array.from({ length }, (_, t) => t)),
         [batch, length],
       ),
-      ...emptyPast(generator.layout, batch),
+      ...emptyPast(layout, batch),
     });
     const logits = out.logits.data as Float32Array;
     seqs.forEach((seq, b) => {
@@ -110,7 +132,7 @@ function transformersFigures(): Map<string, number> | string {
         dir,
         BATCHES.join(','),
         String(NEW_TOKENS),
-        process.env.GSIL_BENCH_THREADS ?? '1',
+        String(CORES),
         CPU_CLOCK ? 'cpu' : 'wall',
         RECOMPUTE ? 'recompute' : 'kv-only',
       ],
@@ -130,7 +152,6 @@ function transformersFigures(): Map<string, number> | string {
   }
 }
 
-await cached(4, { temperature: 0 }); // warm-up
 const rows: Array<{ batch: number; mode: string; cache: boolean; ort: number }> = [];
 for (const batch of BATCHES) {
   for (const [mode, params] of MODES) {
@@ -140,7 +161,7 @@ for (const batch of BATCHES) {
 }
 const hf = transformersFigures();
 console.log(
-  `ONNX Runtime (${executionProvider}, ${decodeSession ? 'decode-step graph' : 'Optimum graph only'}), ${NEW_TOKENS} new tokens, generated tokens/s (${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
+  `ONNX Runtime (${executionProvider}, ${optimumOnly ? 'Optimum graph only, 1 thread' : `decode-step graph, ${CORES} decode workers`}) vs transformers (${CORES} torch threads), ${NEW_TOKENS} new tokens, generated tokens/s (${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
 );
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
 console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');
