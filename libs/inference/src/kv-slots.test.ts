@@ -26,7 +26,7 @@ describe('KvSlots', () => {
     lengths.forEach((length, id) => {
       ids[slots.add(prefill(id, length + 1, 1), 0, length + 1, 1)] = id;
     });
-    // 150 steps take the stride from 16 through 160 columns (allocations 16, 32, 64, 128, 256).
+    // 150 steps take the stride from 8 through 160 columns (allocations 8 doubling to 256).
     for (let step = 0; step < 150; step++) {
       if (step === 40) {
         // Row id 0 finishes: the last row moves into its slot.

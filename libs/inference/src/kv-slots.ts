@@ -9,7 +9,7 @@ import type { DecoderLayout } from './model-io.ts';
 /** Score bias of an empty cache column: exp underflows to exactly 0 in the softmax. */
 const HIDDEN = -1e9;
 /** Columns added when a row outgrows the capacity (growing copies the whole cache). */
-const GROW_COLUMNS = 16;
+const GROW_COLUMNS = 8;
 
 export class KvSlots {
   /** Rows in use; slots 0 .. rows-1. */
