@@ -121,6 +121,30 @@ describe('DecodePool', () => {
     expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS.slice(0, 5));
   });
 
+  test('a worker that dies fails only the calls with rows on it, and is replaced', async () => {
+    const crashing = await DecodePool.start(bytes, { workers: 2, maxBatch: 4 });
+    try {
+      const requests = Array.from({ length: 4 }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
+      const stream = crashing.generate(requests, { temperature: 1, maxNewTokens: 400 });
+      // A thread ending under load, as an out-of-memory kill would end it.
+      const lanes = (crashing as unknown as { lanes: Array<{ worker: { terminate(): void } }> })
+        .lanes;
+      lanes[0].worker.terminate();
+      await expect(collect(stream)).rejects.toThrow(/decode worker 0 exited .*rows were lost/);
+      expect(crashing.activeRows).toBe(0);
+      // The replacement and the surviving worker both serve the next call.
+      const next = await collect(
+        crashing.generate(
+          Array.from({ length: 4 }, () => ({ promptIds: [1] })),
+          { temperature: 0, maxNewTokens: 6 },
+        ),
+      );
+      for (const c of next) expect(c.tokenIds).toEqual(PUBLISHED_GREEDY_IDS.slice(0, 6));
+    } finally {
+      await crashing.close();
+    }
+  });
+
   test('an empty prompt is refused before any row is handed out', async () => {
     const stream = pool.generate([{ promptIds: [1] }, { promptIds: [] }], { maxNewTokens: 3 });
     await expect(stream.next()).rejects.toThrow('a prompt has no tokens');

@@ -52,6 +52,8 @@ interface Lane {
   /** Rows handed to the worker and not yet completed or cancelled. */
   rows: number;
   ready: Promise<Extract<ToPool, { type: 'ready' }>>;
+  /** The worker exited or could not open its sessions; it gets no more rows. */
+  dead?: boolean;
   closed?: () => void;
 }
 
@@ -140,7 +142,10 @@ export class DecodePool {
           resolveReady(message);
           break;
         case 'fatal':
+          // The sessions did not open: nothing this worker was given will run.
+          lane.dead = true;
           rejectReady(new Error(message.message));
+          failCalls(message.message);
           break;
         case 'warning':
           this.warn(message.message);
@@ -163,13 +168,18 @@ export class DecodePool {
           break;
       }
     });
-    const lost = (why: string) => {
-      rejectReady(new Error(`decode worker ${index} ${why}`));
+    const failCalls = (why: string) => {
       for (const call of [...this.calls.values()]) {
         if (call.lane !== lane) continue;
         call.stream.fail(new Error(`decode worker ${index} ${why}; its rows were lost`));
         call.settle();
       }
+    };
+    const lost = (why: string) => {
+      if (lane.dead) return;
+      lane.dead = true;
+      rejectReady(new Error(`decode worker ${index} ${why}`));
+      failCalls(why);
       lane.closed?.();
       // Replace a worker that died under load, so one crash does not halve the pool.
       const at = this.lanes.indexOf(lane);
@@ -252,7 +262,10 @@ export class DecodePool {
 
   /** Request indexes per lane: each request to the lane with the fewest rows so far. */
   private split(requests: GenerationRequest[]): Array<[Lane, number[]]> {
-    const load = this.lanes.map((lane) => lane.rows);
+    if (this.lanes.every((lane) => lane.dead)) {
+      throw new Error('DecodePool: no decode worker is running (see the earlier errors)');
+    }
+    const load = this.lanes.map((lane) => (lane.dead ? Number.POSITIVE_INFINITY : lane.rows));
     const shares = this.lanes.map(() => [] as number[]);
     requests.forEach((_, i) => {
       let best = 0;

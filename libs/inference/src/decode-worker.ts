@@ -71,6 +71,7 @@ async function open(init: WorkerInit) {
 }
 
 const calls = new Map<number, AbortController>();
+const cancelledEarly = new Set<number>();
 const opened = open(workerData as WorkerInit);
 opened.then(
   (model) =>
@@ -80,7 +81,10 @@ opened.then(
 
 port.on('message', async (message: ToWorker) => {
   if (message.type === 'cancel') {
-    calls.get(message.callId)?.abort();
+    const controller = calls.get(message.callId);
+    // A call may be cancelled before its rows arrive here (while the sessions still open).
+    if (controller) controller.abort();
+    else cancelledEarly.add(message.callId);
     return;
   }
   // A worker whose sessions failed to open has reported it; it only waits to be closed.
@@ -93,6 +97,7 @@ port.on('message', async (message: ToWorker) => {
   }
   if (!model) return;
   const { callId, requests, options } = message;
+  if (cancelledEarly.delete(callId)) return;
   const controller = new AbortController();
   calls.set(callId, controller);
   try {
