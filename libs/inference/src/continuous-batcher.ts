@@ -7,6 +7,7 @@
 import {
   type Completion,
   CompletionStream,
+  checkCall,
   type GenerationOptions,
   type GenerationRequest,
   type Generator,
@@ -39,10 +40,7 @@ export class ContinuousBatcher {
     requests: GenerationRequest[],
     options: GenerationOptions,
   ): AsyncGenerator<Completion> {
-    for (const request of requests) {
-      if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
-    }
-    options.signal?.throwIfAborted();
+    checkCall(requests, options);
     if (requests.length === 0) return;
     const stream = new CompletionStream();
     const own = new AbortController();

@@ -13,6 +13,7 @@ import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
 import {
   type Completion,
   CompletionStream,
+  checkCall,
   type GenerationOptions,
   type GenerationRequest,
 } from './generator.ts';
@@ -212,10 +213,7 @@ export class DecodePool {
     requests: GenerationRequest[],
     options: GenerationOptions,
   ): AsyncGenerator<Completion> {
-    for (const request of requests) {
-      if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
-    }
-    options.signal?.throwIfAborted();
+    checkCall(requests, options);
     if (this.closing) throw new Error('DecodePool: generate after close');
     if (requests.length === 0) return;
     const stream = new CompletionStream();

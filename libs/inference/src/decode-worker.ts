@@ -3,12 +3,12 @@
 // synchronously on the calling thread, so each worker keeps one core busy while the
 // pool's owner (a gRPC server, the CLI) stays responsive.
 import { parentPort, workerData } from 'node:worker_threads';
+import type * as ort from 'onnxruntime-node';
 import { ContinuousBatcher } from './continuous-batcher.ts';
+import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
 import type { GenerationOptions } from './generator.ts';
 import { Generator } from './generator.ts';
-import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
 import { createDecodeSession, createSession } from './session.ts';
-import type * as ort from 'onnxruntime-node';
 
 const port = parentPort;
 if (!port) throw new Error('decode-worker.ts runs only as a worker thread of DecodePool');

@@ -11,8 +11,8 @@ import {
   Generator,
 } from './generator.ts';
 import { scoreResponses } from './score.ts';
-import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 import { createDecodeSession, createSession } from './session.ts';
+import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 
 const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
 

@@ -131,10 +131,7 @@ export class Generator {
     requests: GenerationRequest[],
     options: GenerationOptions,
   ): AsyncGenerator<Completion> {
-    for (const request of requests) {
-      if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
-    }
-    options.signal?.throwIfAborted();
+    checkCall(requests, options);
     const stream = new CompletionStream();
     // Ends this call's rows when the caller aborts or stops reading.
     const own = new AbortController();
@@ -477,6 +474,14 @@ function liveRows(rows: Row[]): number[] {
     if (!row.job.signal?.aborted) live.push(r);
   });
   return live;
+}
+
+/** What every generate() refuses before taking any row: empty prompts, an aborted call. */
+export function checkCall(requests: GenerationRequest[], options: GenerationOptions): void {
+  for (const request of requests) {
+    if (request.promptIds.length === 0) throw new Error('generate: a prompt has no tokens');
+  }
+  options.signal?.throwIfAborted();
 }
 
 /** A job per request of one generate() call, emitting into `stream`. */
