@@ -2,8 +2,8 @@ import { beforeAll, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
+import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
 import { ContinuousBatcher } from './continuous-batcher.ts';
-import type { Completion, GenerationOptions, GenerationRequest } from './generator.ts';
 import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
 

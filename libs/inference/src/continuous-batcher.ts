@@ -10,12 +10,12 @@ import {
   checkCall,
   type GenerationOptions,
   type GenerationRequest,
-  type Generator,
   queueSource,
   type RowJob,
   rowJob,
   withBudget,
-} from './generator.ts';
+} from './calls.ts';
+import type { Generator } from './generator.ts';
 
 export class ContinuousBatcher {
   /** Jobs waiting for a slot, in arrival order. */

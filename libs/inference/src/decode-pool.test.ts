@@ -2,13 +2,9 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { join } from 'node:path';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
+import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
 import { DecodePool } from './decode-pool.ts';
-import {
-  type Completion,
-  type GenerationOptions,
-  type GenerationRequest,
-  Generator,
-} from './generator.ts';
+import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
 import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 

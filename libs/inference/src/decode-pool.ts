@@ -9,14 +9,14 @@
 // its batch-mates, so which worker decodes it does not change what it gets: a request
 // without a promptKey is keyed by its index in the caller's call, as Generator keys it.
 import { Worker } from 'node:worker_threads';
-import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
 import {
   type Completion,
   CompletionStream,
   checkCall,
   type GenerationOptions,
   type GenerationRequest,
-} from './generator.ts';
+} from './calls.ts';
+import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
 import type { ExecutionProviderChoice } from './session.ts';
 
 export interface DecodePoolOptions {

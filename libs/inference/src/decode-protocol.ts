@@ -1,7 +1,7 @@
 // Messages between a DecodePool and its worker threads (decode-worker.ts). Everything here
 // crosses threads by structured clone: no functions or signals, so cancellation is a
 // message too.
-import type { Completion, GenerationOptions, GenerationRequest } from './generator.ts';
+import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
 import type { ExecutionProviderChoice } from './session.ts';
 
 /** workerData of a decode worker. */

@@ -4,9 +4,9 @@
 // pool's owner (a gRPC server, the CLI) stays responsive.
 import { parentPort, workerData } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
+import type { GenerationOptions } from './calls.ts';
 import { ContinuousBatcher } from './continuous-batcher.ts';
 import type { ToPool, ToWorker, WorkerInit } from './decode-protocol.ts';
-import type { GenerationOptions } from './generator.ts';
 import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
 

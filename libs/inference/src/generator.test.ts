@@ -4,12 +4,8 @@ import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
-import {
-  type Completion,
-  type GenerationOptions,
-  type GenerationRequest,
-  Generator,
-} from './generator.ts';
+import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
+import { Generator } from './generator.ts';
 import { scoreResponses } from './score.ts';
 import { createDecodeSession, createSession } from './session.ts';
 import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';

@@ -1,3 +1,4 @@
+export * from './calls.ts';
 export * from './continuous-batcher.ts';
 export * from './decode-pool.ts';
 export * from './generator.ts';

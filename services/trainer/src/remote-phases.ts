@@ -89,7 +89,10 @@ export async function sampleAndScore(
   const out = new Array<SampledPrompt>(demos.length);
   let sampled = 0;
   const start = performance.now();
-  let scoreBusyMs = 0;
+  // Scoring runs while later shards are still sampled: its time is the span from the
+  // first ratio request to the last answer, not a sum over concurrent requests.
+  let firstScoreMs = Number.POSITIVE_INFINITY;
+  let lastScoreMs = Number.NEGATIVE_INFINITY;
 
   await runShards(
     shards,
@@ -130,10 +133,10 @@ export async function sampleAndScore(
         demo,
         ...byPrompt[i].map((c) => ({ promptIds: demo.promptIds, responseIds: c.tokenIds })),
       ]);
-      const scoreStart = performance.now();
+      firstScoreMs = Math.min(firstScoreMs, performance.now());
       scoring.push(
         scorePairs(settings, reference, pairs, `score-${shardIndex}`).then(({ logps }) => {
-          scoreBusyMs += performance.now() - scoreStart;
+          lastScoreMs = Math.max(lastScoreMs, performance.now());
           const stride = 1 + sampling.numSamples;
           shard.forEach((demo, i) => {
             out[shardIndex * settings.shardSize + i] = {
@@ -149,7 +152,7 @@ export async function sampleAndScore(
   );
   timings.sampleMs = performance.now() - start;
   await Promise.all(scoring);
-  timings.scoreMs = scoreBusyMs;
+  timings.scoreMs = Math.max(0, lastScoreMs - firstScoreMs);
   return out;
 }
 
