@@ -214,12 +214,12 @@ describe('deploy/k8s', () => {
     });
   }
 
-  test('the gpu overlay runs samplers on the CUDA provider', () => {
+  test('the gpu overlay runs samplers on the CUDA provider with one decode thread', () => {
     const sampler = build(join(K8S_DIR, 'overlays/gpu')).find(
       (m) => m.kind === 'Deployment' && m.metadata.name === 'gsil-sampler',
     )!;
     const container = sampler.spec.template.spec.containers[0];
-    expect(container.args.slice(-2)).toEqual(['--provider', 'cuda']);
+    expect(container.args.slice(-4)).toEqual(['--provider', 'cuda', '--decode-workers', '1']);
     expect(container.resources.limits['nvidia.com/gpu']).toBe(1);
   });
 });
