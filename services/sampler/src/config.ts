@@ -55,9 +55,9 @@ export const SamplerConfig = z
       ),
     maxBatchSize: count(1)
       .max(4096)
-      .default(32)
+      .default(64)
       .describe(
-        'rows decoded together per model version, shared by all concurrent requests (continuous batching), in sequences (default 32)',
+        'rows decoded together per model version, shared by all concurrent requests (continuous batching) and split evenly between the decode workers, in sequences (default 64)',
       ),
     maxNewTokens: count(1)
       .default(64)

@@ -92,7 +92,7 @@ export async function runCommand(options: RunOptions): Promise<void> {
     }
     // The local sampler decodes on every core: sampling and training take turns, so the
     // cores are free while it runs.
-    const samplerArgs = ['--model-store', trainerAddress, '--max-batch-size', '64'];
+    const samplerArgs = ['--model-store', trainerAddress];
     samplerArgs.push('--decode-workers', String(availableParallelism()));
     const samplerAddresses = options.sampler ?? [
       (await local.start('sampler', samplerArgs, log('sampler'))).address,
