@@ -51,7 +51,7 @@ export const SamplerConfig = z
       .max(256)
       .default(1)
       .describe(
-        'decoding threads per model version, each with its own ONNX Runtime sessions and an even share of maxBatchSize; one keeps one core busy, so set it to the cores the replica may use (default 1)',
+        'decoding threads per model version, each with its own ONNX Runtime sessions (and so its own copy of the weights) and an even share of maxBatchSize; one keeps one core busy, so set it to the cores the replica may use (default 1)',
       ),
     maxBatchSize: count(1)
       .max(4096)
