@@ -1,2 +1,4 @@
+export * from './decode-step.ts';
 export * from './export.ts';
 export * from './export-file.ts';
+export { GSIL_CONFIG_KEY, GSIL_EXPORT_KEY, ONNX_OPSET } from './weights.ts';
