@@ -40,8 +40,10 @@ const onnxBytes = exportOnnx(config, weights);
 // Both sides get the same cores: ONNX Runtime as that many decode worker threads (one
 // intra-op thread each: a step is hundreds of tiny operators), torch as its thread count.
 const CORES = Number(process.env.GSIL_BENCH_CORES ?? availableParallelism());
+// The no-cache rows run whole sequences through this session: big enough operators for
+// intra-op threads to pay, so it gets every core too.
 const { session, executionProvider } = await createSession(onnxBytes, {
-  intraOpThreads: 1,
+  intraOpThreads: CORES,
   executionProvider: 'auto',
 });
 // GSIL_BENCH_OPTIMUM_ONLY=1 measures the Optimum graph alone (no decode-step fast path), in
