@@ -67,22 +67,34 @@ export class DecodePool {
   private nextCallId = 1;
   private closing = false;
   private readonly warn: (message: string) => void;
+  private provider: 'cuda' | 'webgpu' | 'cpu' = 'cpu';
+  private decodeStep = false;
 
   private constructor(
     private readonly init: Omit<WorkerInit, 'maxBatch'>,
     private readonly workerCount: number,
     maxBatch: number,
     private readonly options: DecodePoolOptions,
-    /** Provider the sessions run on, and whether the decode-step fast path is in use. */
-    readonly executionProvider: 'cuda' | 'webgpu' | 'cpu',
-    readonly fastPath: boolean,
   ) {
     this.maxBatch = maxBatch;
     this.warn = options.warn ?? ((message) => console.warn(message));
   }
 
+  /** The provider the workers' sessions run on (a CUDA request may have fallen back). */
+  get executionProvider(): 'cuda' | 'webgpu' | 'cpu' {
+    return this.provider;
+  }
+
+  /** Whether decode steps run on the one-token graph (the model is our own export). */
+  get fastPath(): boolean {
+    return this.decodeStep;
+  }
+
   /** Starts the workers and resolves once every one has opened its sessions. */
-  static async start(model: string | Uint8Array, options: DecodePoolOptions = {}) {
+  static async start(
+    model: string | Uint8Array,
+    options: DecodePoolOptions = {},
+  ): Promise<DecodePool> {
     const workers = options.workers ?? 1;
     const maxBatch = options.maxBatch ?? 64;
     if (!(Number.isInteger(workers) && workers >= 1)) {
@@ -97,14 +109,13 @@ export class DecodePool {
       executionProvider: options.executionProvider ?? 'auto',
       intraOpThreads: options.intraOpThreads ?? 1,
     };
-    const pool = new DecodePool(init, workers, maxBatch, options, 'cpu', false);
+    const pool = new DecodePool(init, workers, maxBatch, options);
     for (let i = 0; i < workers; i++) pool.lanes.push(pool.spawn(i));
     try {
-      const ready = await Promise.all(pool.lanes.map((lane) => lane.ready));
-      return Object.assign(pool, {
-        executionProvider: ready[0].executionProvider,
-        fastPath: ready[0].fastPath,
-      }) as DecodePool;
+      const [first] = await Promise.all(pool.lanes.map((lane) => lane.ready));
+      pool.provider = first.executionProvider;
+      pool.decodeStep = first.fastPath;
+      return pool;
     } catch (error) {
       await pool.close();
       throw error;
