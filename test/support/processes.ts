@@ -2,44 +2,19 @@
 // their port through a ready file, and one-shot `gsil <command>` runs. Every child is
 // tracked so afterAll can stop whatever is still alive, even after a failed test.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, openSync, readFileSync } from 'node:fs';
+import { openSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { waitForServing } from '@gsil/service-kit';
+import { type ProcessExit, type ServiceProcess, startServiceProcess } from '@gsil/service-kit';
+
+/** SIGTERM, then the exit and how long it took; SIGKILL only after graceMs. */
+export { type ServiceProcess, stopServiceProcess as stopService } from '@gsil/service-kit';
+export type Exit = ProcessExit;
 
 export const REPO_ROOT = new URL('../../', import.meta.url).pathname;
 export const CLI_MAIN = join(REPO_ROOT, 'services/cli/src/main.ts');
 
-/** Start-up of one service: loading ONNX Runtime or TF.js takes seconds on 2 cores. */
-const START_TIMEOUT_MS = 120_000;
-const POLL_INTERVAL_MS = 50;
-
-export interface Exit {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-}
-
-export interface ServiceProcess {
-  name: string;
-  address: string;
-  child: ChildProcess;
-  /** Resolves when the process has exited, with its code or signal. */
-  exited: Promise<Exit>;
-}
-
 const tracked: ChildProcess[] = [];
-
-function exitOf(child: ChildProcess): Promise<Exit> {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return Promise.resolve({ code: child.exitCode, signal: child.signalCode });
-  }
-  return new Promise((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal: signal as NodeJS.Signals })),
-  );
-}
-
-function tail(path: string, chars = 4000): string {
-  return existsSync(path) ? readFileSync(path, 'utf8').slice(-chars) : '(no log)';
-}
+let servicesStarted = 0;
 
 /**
  * Starts `gsil serve <name> --port 0 --ready-file <scratch>/<name>-<n>.port` and resolves
@@ -50,59 +25,24 @@ export async function startService(
   args: string[],
   options: { scratchDir: string; env?: Record<string, string>; logFile?: number },
 ): Promise<ServiceProcess> {
-  const id = `${name}-${tracked.length}`;
-  const readyFile = join(options.scratchDir, `${id}.port`);
+  const id = `${name}-${servicesStarted++}`;
   // Service output (ONNX Runtime and TF.js banners included) goes to a file, shown on failure.
   const logPath = join(options.scratchDir, `${id}.log`);
   const logFile = options.logFile ?? openSync(logPath, 'a');
-  const child = spawn(
-    process.execPath,
-    [
-      CLI_MAIN,
-      'serve',
-      name,
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--ready-file',
-      readyFile,
-    ].concat(args),
-    {
+  const service = await startServiceProcess({
+    name,
+    command: [process.execPath, CLI_MAIN],
+    args,
+    readyFile: join(options.scratchDir, `${id}.port`),
+    spawnOptions: {
       cwd: REPO_ROOT,
       stdio: ['ignore', logFile, logFile],
       env: { ...process.env, GSIL_LOG_LEVEL: 'warn', ...options.env },
     },
-  );
-  tracked.push(child);
-  const exited = exitOf(child);
-
-  const deadlineMs = Date.now() + START_TIMEOUT_MS;
-  let port = 0;
-  while (port === 0) {
-    if (child.exitCode !== null || child.signalCode !== null) {
-      throw new Error(`${name} exited during start-up (code ${child.exitCode}):\n${tail(logPath)}`);
-    }
-    if (Date.now() > deadlineMs) throw new Error(`${name}: no ready file:\n${tail(logPath)}`);
-    if (existsSync(readyFile)) port = Number(readFileSync(readyFile, 'utf8').trim()) || 0;
-    if (port === 0) await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-  }
-  const address = `127.0.0.1:${port}`;
-  await waitForServing(address, deadlineMs - Date.now());
-  return { name, address, child, exited };
-}
-
-/** SIGTERM, then the exit and how long it took; SIGKILL only after graceMs. */
-export async function stopService(
-  service: ServiceProcess,
-  graceMs = 10_000,
-): Promise<Exit & { elapsedMs: number }> {
-  const startedMs = Date.now();
-  const timer = setTimeout(() => service.child.kill('SIGKILL'), graceMs);
-  service.child.kill('SIGTERM');
-  const exit = await service.exited;
-  clearTimeout(timer);
-  return { ...exit, elapsedMs: Date.now() - startedMs };
+    logPath: options.logFile === undefined ? logPath : undefined,
+  });
+  tracked.push(service.child);
+  return service;
 }
 
 /** afterAll: SIGKILL every child this module started that is still running. */
