@@ -5,36 +5,25 @@
 // folder; the final weights must be identical.
 
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { credentials, status } from '@grpc/grpc-js';
 import { type Run, type RunEvent, RunState, TrainerServiceClient } from '@gsil/contracts';
-import { waitForServing } from '@gsil/service-kit';
+import { type ServiceProcess, startServiceProcess, stopServiceProcess } from '@gsil/service-kit';
 import { type RunningTrainer, startTrainer } from './main.ts';
 
 const CLI_MAIN = new URL('../../cli/src/main.ts', import.meta.url).pathname;
 const scratch = mkdtempSync(join(tmpdir(), 'gsil-trainer-e2e-'));
-const children: ChildProcess[] = [];
+const services: ServiceProcess[] = [];
 
 async function serve(name: string, args: string[]): Promise<string> {
-  const readyFile = join(scratch, `${name}-${children.length}.port`);
-  const child = spawn(
-    process.execPath,
-    [
-      CLI_MAIN,
-      'serve',
-      name,
-      '--port',
-      '0',
-      '--host',
-      '127.0.0.1',
-      '--ready-file',
-      readyFile,
-      ...args,
-    ],
-    {
+  const service = await startServiceProcess({
+    name,
+    command: [process.execPath, CLI_MAIN],
+    args,
+    readyFile: join(scratch, `${name}.port`),
+    spawnOptions: {
       stdio: ['ignore', 'ignore', 'inherit'],
       // The sampler's version cache defaults to a shared temp folder; versions are
       // immutable by name, so runs named alike in earlier test runs would be served stale.
@@ -44,16 +33,10 @@ async function serve(name: string, args: string[]): Promise<string> {
         GSIL_SAMPLER_CACHE_DIR: join(scratch, 'sampler-cache'),
       },
     },
-  );
-  children.push(child);
-  const deadline = Date.now() + 60_000;
-  while (!existsSync(readyFile) || readFileSync(readyFile, 'utf8').trim() === '') {
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error(`${name} did not start`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  const address = `127.0.0.1:${readFileSync(readyFile, 'utf8').trim()}`;
-  await waitForServing(address, 60_000);
-  return address;
+    timeoutMs: 60_000,
+  });
+  services.push(service);
+  return service.address;
 }
 
 let trainer: RunningTrainer;
@@ -75,7 +58,7 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(async () => {
-  for (const child of children) child.kill('SIGTERM');
+  await Promise.all(services.map((service) => stopServiceProcess(service)));
   await trainer?.close();
 });
 
