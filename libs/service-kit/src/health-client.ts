@@ -48,16 +48,19 @@ export function checkHealth(
 
 /**
  * Polls the health service until it reports SERVING, instead of sleeping and hoping the
- * port is open. Rejects after timeoutMs with the last status or error seen.
+ * port is open. Rejects after timeoutMs with the last status or error seen, or with the
+ * signal's reason once it aborts (the caller knows the server is gone).
  */
 export async function waitForServing(
   address: string,
   timeoutMs: number,
   service = '',
+  signal?: AbortSignal,
 ): Promise<void> {
   const deadlineMs = Date.now() + timeoutMs;
   let last = 'no answer';
   while (Date.now() < deadlineMs) {
+    signal?.throwIfAborted();
     try {
       const status = await checkHealth(address, service, Math.min(1000, deadlineMs - Date.now()));
       if (status === 'SERVING') return;

@@ -118,7 +118,15 @@ export async function startServiceProcess(
 
   // 2. SERVING there, unless the child exits first.
   const address = `${HOST}:${port}`;
-  const serving = waitForServing(address, Math.max(0, deadlineMs - Date.now())).then(
+  // A child that exits stops the polling too, not only this wait.
+  const gone = new AbortController();
+  void exited.then(() => gone.abort(new Error('the process exited')));
+  const serving = waitForServing(
+    address,
+    Math.max(0, deadlineMs - Date.now()),
+    '',
+    gone.signal,
+  ).then(
     () => null,
     (err: Error) => err,
   );
