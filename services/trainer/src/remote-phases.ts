@@ -31,6 +31,17 @@ function pairOf(promptIds: number[], responseIds: number[]): ScoringPair {
   return { prompt: tokens(promptIds), response: tokens(responseIds) };
 }
 
+/** How shards are spread over `replicaCount` replicas, limited and retried (runShards). */
+function shardOptions(settings: RemoteSettings, replicaCount: number) {
+  return {
+    replicaCount,
+    maxInFlight: settings.maxShardsInFlight,
+    attempts: settings.shardAttempts,
+    retryDelayMs: settings.shardRetryDelayMs,
+    signal: settings.signal,
+  };
+}
+
 /** Summed reference log-probability of each (prompt, response), in order, with token counts. */
 export async function scorePairs(
   settings: RemoteSettings,
@@ -41,13 +52,7 @@ export async function scorePairs(
   const shards = chunk(pairs, settings.shardSize);
   const results = await runShards(
     shards,
-    {
-      replicaCount: settings.ratios.clients.length,
-      maxInFlight: settings.maxShardsInFlight,
-      attempts: settings.shardAttempts,
-      retryDelayMs: settings.shardRetryDelayMs,
-      signal: settings.signal,
-    },
+    shardOptions(settings, settings.ratios.clients.length),
     (shard, { shardIndex, replicaIndex, signal }) =>
       settings.ratios.logProbs(
         replicaIndex,
@@ -96,13 +101,7 @@ export async function sampleAndScore(
 
   await runShards(
     shards,
-    {
-      replicaCount: settings.samplers.clients.length,
-      maxInFlight: settings.maxShardsInFlight,
-      attempts: settings.shardAttempts,
-      retryDelayMs: settings.shardRetryDelayMs,
-      signal: settings.signal,
-    },
+    shardOptions(settings, settings.samplers.clients.length),
     (shard, { shardIndex, replicaIndex, signal }) =>
       settings.samplers.generate(
         replicaIndex,
@@ -168,13 +167,7 @@ export async function evaluateDev(
   const texts = new Array<string>(dev.length);
   await runShards(
     shards,
-    {
-      replicaCount: settings.samplers.clients.length,
-      maxInFlight: settings.maxShardsInFlight,
-      attempts: settings.shardAttempts,
-      retryDelayMs: settings.shardRetryDelayMs,
-      signal: settings.signal,
-    },
+    shardOptions(settings, settings.samplers.clients.length),
     async (shard, { shardIndex, replicaIndex, signal }) => {
       const completions = await settings.samplers.generate(
         replicaIndex,
