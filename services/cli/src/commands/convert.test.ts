@@ -10,15 +10,11 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 
 /** `<sha256>  <file>` for every other file of dir, computed here. */
 function expectedSums(dir: string): string[] {
+  const sha256 = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
   return readdirSync(dir)
     .filter((f) => f !== 'SHA256SUMS')
-    .sort()
-    .map(
-      (f) =>
-        `${createHash('sha256')
-          .update(readFileSync(join(dir, f)))
-          .digest('hex')}  ${f}`,
-    );
+    .map((f) => `${sha256(join(dir, f))}  ${f}`)
+    .sort();
 }
 
 const listedSums = (dir: string) =>
