@@ -19,41 +19,41 @@ export const RatioConfigSchema = z
       .min(0)
       .max(65535)
       .default(50052)
-      .describe('gRPC port; 0 picks a free one. Default 50052'),
-    host: z.string().min(1).default('0.0.0.0').describe('bind address. Default 0.0.0.0'),
+      .describe('gRPC port; 0 picks a free one'),
+    host: z.string().min(1).default('0.0.0.0').describe('bind address'),
     metricsPort: z
       .number()
       .int()
       .min(-1)
       .max(65535)
       .default(-1)
-      .describe('Prometheus /metrics port; 0 ephemeral, -1 off. Default -1'),
+      .describe('Prometheus /metrics port; 0 ephemeral, -1 off'),
     modelRoot: z
       .string()
       .min(1)
       .optional()
       .describe(
-        'directory of model versions laid out as <name>/<version>/ (model.onnx, config.json, tokenizer.json). Default none',
+        'directory of model versions laid out as <name>/<version>/ (model.onnx, config.json, tokenizer.json) (default: none)',
       ),
     modelStore: z
       .string()
       .min(1)
       .optional()
       .describe(
-        'trainer address host:port whose ExportModel stream serves versions missing locally. Default none',
+        'trainer address host:port whose ExportModel stream serves versions missing locally (default: none)',
       ),
     cacheDir: z
       .string()
       .min(1)
       .optional()
       .describe(
-        'where versions copied from modelRoot or pulled from modelStore are kept (sha256-checked). Default a fresh temporary folder per process, removed at shutdown',
+        'where versions copied from modelRoot or pulled from modelStore are kept (sha256-checked) (default: a fresh temporary folder per process, removed at shutdown)',
       ),
     provider: z
       .enum(EXECUTION_PROVIDERS)
       .default('auto')
       .describe(
-        'ONNX Runtime execution provider: "auto" (cuda when installed, else cpu), "cuda" or "cpu". Default "auto"',
+        'ONNX Runtime execution provider: "auto" (cuda when installed, else cpu), "cuda" or "cpu"',
       ),
     threads: z
       .number()
@@ -61,40 +61,38 @@ export const RatioConfigSchema = z
       .min(0)
       .default(1)
       .describe(
-        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). On stories260K with 2 cores, scoring 64 pairs took a median 484 ms with 1 thread against 2086 ms with 0: small operators lose more to thread hand-offs than they gain. Scale with replicas; raise it for large models on many cores. Default 1',
+        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). On stories260K with 2 cores, scoring 64 pairs took a median 484 ms with 1 thread against 2086 ms with 0: small operators lose more to thread hand-offs than they gain. Scale with replicas; raise it for large models on many cores',
       ),
     maxBatchTokens: z
       .number()
       .int()
       .positive()
       .default(8192)
-      .describe(
-        'most padded tokens (rows x longest sequence) in one forward pass. Default 8192 tokens',
-      ),
+      .describe('most padded tokens (rows x longest sequence) in one forward pass'),
     maxBatchPairs: z
       .number()
       .int()
       .positive()
       .default(64)
-      .describe('most sequences in one forward pass. Default 64 sequences'),
+      .describe('most sequences in one forward pass'),
     cacheEntries: z
       .number()
       .int()
       .min(0)
       .default(100_000)
-      .describe('result cache size in scored pairs (LRU); 0 disables it. Default 100000 pairs'),
+      .describe('result cache size in scored pairs (LRU); 0 disables it'),
     maxLoadedModels: z
       .number()
       .int()
       .positive()
       .default(4)
-      .describe('model versions kept loaded at once (LRU). Default 4 versions'),
+      .describe('model versions kept loaded at once (LRU)'),
     maxPairsPerRequest: z
       .number()
       .int()
       .positive()
       .default(4096)
-      .describe('most pairs in one LogProbs or Ratios request. Default 4096 pairs'),
+      .describe('most pairs in one LogProbs or Ratios request'),
   })
   .strict();
 

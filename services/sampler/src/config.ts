@@ -10,21 +10,18 @@ const count = (min: number) => z.number().int().min(min);
 
 export const SamplerConfig = z
   .object({
-    port: count(0)
-      .max(65535)
-      .default(50051)
-      .describe('gRPC port; 0 picks a free one (default 50051)'),
-    host: z.string().min(1).default('0.0.0.0').describe('bind address (default 0.0.0.0)'),
+    port: count(0).max(65535).default(50051).describe('gRPC port; 0 picks a free one'),
+    host: z.string().min(1).default('0.0.0.0').describe('bind address'),
     metricsPort: count(-1)
       .max(65535)
       .default(-1)
-      .describe('Prometheus /metrics port; 0 ephemeral, -1 off (default -1)'),
+      .describe('Prometheus /metrics port; 0 ephemeral, -1 off'),
     modelRoot: z
       .string()
       .min(1)
       .optional()
       .describe(
-        'shared directory of model versions, <name>/<version>/, copied into cacheDir on first use (default: none)',
+        "shared directory of model versions, <name>/<version>/ holding model.onnx, config.json and tokenizer.json (as `gsil convert llama2c --onnx` writes them), copied into cacheDir on first use and checked against the folder's SHA256SUMS when it has one (default: none)",
       ),
     cacheDir: z
       .string()
@@ -41,41 +38,39 @@ export const SamplerConfig = z
     provider: z
       .enum(['auto', 'cuda', 'webgpu', 'cpu'])
       .default('auto')
-      .describe('ONNX Runtime execution provider; auto tries cuda, then cpu (default auto)'),
+      .describe('ONNX Runtime execution provider; auto tries cuda, then cpu'),
     threads: count(0)
       .default(1)
       .describe(
-        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). Decoding a small model is many tiny operators, where threads cost more in hand-offs than they save: on stories260K with 2 cores, 0 decoded 2-3x slower than 1. Use decodeWorkers for more cores; raise this for large models (default 1)',
+        'ONNX Runtime intra-op threads per session; 0 lets ONNX Runtime choose (one per core). Decoding a small model is many tiny operators, where threads cost more in hand-offs than they save: on stories260K with 2 cores, 0 decoded 2-3x slower than 1. Use decodeWorkers for more cores; raise this for large models',
       ),
     decodeWorkers: count(1)
       .max(256)
       .default(1)
       .describe(
-        'decoding threads per model version, each with its own ONNX Runtime sessions (and so its own copy of the weights) and an even share of maxBatchSize; one keeps one core busy, so set it to the cores the replica may use (default 1)',
+        'decoding threads per model version, each with its own ONNX Runtime sessions (and so its own copy of the weights) and an even share of maxBatchSize; one keeps one core busy, so set it to the cores the replica may use',
       ),
     maxBatchSize: count(1)
       .max(4096)
       .default(64)
       .describe(
-        'rows decoded together per model version, shared by all concurrent requests (continuous batching) and split evenly between the decode workers, in sequences (default 64)',
+        'rows decoded together per model version, shared by all concurrent requests (continuous batching) and split evenly between the decode workers, in sequences',
       ),
     maxNewTokens: count(1)
       .default(64)
-      .describe('tokens generated per sample when a request gives 0, in tokens (default 64)'),
+      .describe('tokens generated per sample when a request gives 0, in tokens'),
     maxNewTokensLimit: count(1)
       .default(1024)
-      .describe('largest max_new_tokens a request may ask for, in tokens (default 1024)'),
+      .describe('largest max_new_tokens a request may ask for, in tokens'),
     maxSamplesPerPrompt: count(1)
       .default(64)
-      .describe('largest num_samples a request may ask for, in samples (default 64)'),
+      .describe('largest num_samples a request may ask for, in samples'),
     maxQueuedSequences: count(1)
       .default(4096)
-      .describe(
-        'sequences admitted (running plus waiting) before requests get RESOURCE_EXHAUSTED (default 4096)',
-      ),
+      .describe('sequences admitted (running plus waiting) before requests get RESOURCE_EXHAUSTED'),
     maxResidentModels: count(1)
       .default(2)
-      .describe('model versions kept loaded at once, least recently used evicted (default 2)'),
+      .describe('model versions kept loaded at once, least recently used evicted'),
   })
   .strict();
 
