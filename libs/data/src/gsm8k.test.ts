@@ -1,11 +1,13 @@
 import { describe, expect, test } from 'bun:test';
+import { assetFile } from '@gsil/assets';
 import { loadGsm8kJsonl, parseGsm8kJsonl, parseGsm8kNumber } from './gsm8k';
 
-const GSM8K = `${import.meta.dir}/../../../../shared/data/gsm8k`;
+const TEST_JSONL = await assetFile('gsm8k', 'test.jsonl');
+const TRAIN_JSONL = await assetFile('gsm8k', 'train.jsonl');
 
 describe('GSM8K', () => {
   test('test split: 1,319 rows, first answer 18 (Janet ducks)', () => {
-    const rows = loadGsm8kJsonl(`${GSM8K}/test.jsonl`);
+    const rows = loadGsm8kJsonl(TEST_JSONL);
     expect(rows.length).toBe(1319);
     expect(rows[0].id).toBe('test-0');
     expect(rows[0].answer).toBe(18);
@@ -14,7 +16,7 @@ describe('GSM8K', () => {
   });
 
   test('train split: 7,473 rows; thousands separators are removed', () => {
-    const rows = loadGsm8kJsonl(`${GSM8K}/train.jsonl`);
+    const rows = loadGsm8kJsonl(TRAIN_JSONL);
     expect(rows.length).toBe(7473);
     expect(rows.every((row) => Number.isFinite(row.answer))).toBe(true);
   });

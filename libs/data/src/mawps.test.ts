@@ -1,12 +1,14 @@
 import { describe, expect, test } from 'bun:test';
+import { assetFile } from '@gsil/assets';
 import { loadMawpsCsv, parseMawpsCsv } from './mawps';
 
-const FOLD0 = `${import.meta.dir}/../../../../shared/data/mawps/fold0`;
+const TRAIN_CSV = await assetFile('mawps-fold0', 'train.csv');
+const DEV_CSV = await assetFile('mawps-fold0', 'dev.csv');
 const HEADER = 'Question,Numbers,Equation,Answer,group_nums,Body,Ques_Statement';
 
 describe('MAWPS fold 0', () => {
-  const train = loadMawpsCsv(`${FOLD0}/train.csv`);
-  const dev = loadMawpsCsv(`${FOLD0}/dev.csv`);
+  const train = loadMawpsCsv(TRAIN_CSV);
+  const dev = loadMawpsCsv(DEV_CSV);
 
   test('row counts match data/README.md', () => {
     expect(train.length).toBe(1537);

@@ -1,4 +1,5 @@
 import { describe, expect, test } from 'bun:test';
+import { assetFile } from '@gsil/assets';
 import { loadGsm8kJsonl } from '@gsil/data';
 import { extractGsm8kAnswer, gsm8kMetrics } from './gsm8k-metrics';
 
@@ -12,8 +13,8 @@ describe('extractGsm8kAnswer', () => {
     expect(extractGsm8kAnswer('Once upon a time')).toBeNull();
   });
 
-  test('every GSM8K test solution yields its own final answer', () => {
-    const rows = loadGsm8kJsonl(`${import.meta.dir}/../../../../shared/data/gsm8k/test.jsonl`);
+  test('every GSM8K test solution yields its own final answer', async () => {
+    const rows = loadGsm8kJsonl(await assetFile('gsm8k', 'test.jsonl'));
     const metrics = gsm8kMetrics(
       rows.map((row) => ({ responseText: row.solution, answer: row.answer })),
     );

@@ -1,12 +1,12 @@
 import { describe, expect, test } from 'bun:test';
+import { assetFile } from '@gsil/assets';
 import { loadMawpsCsv, type MawpsRow } from '@gsil/data';
 import { answersMatch } from './answers';
 import { mawpsMetrics } from './mawps-metrics';
 import { evaluatePrefixEquation } from './prefix-equation';
 
-const FOLD0 = `${import.meta.dir}/../../../../shared/data/mawps/fold0`;
-const train = loadMawpsCsv(`${FOLD0}/train.csv`);
-const dev = loadMawpsCsv(`${FOLD0}/dev.csv`);
+const train = loadMawpsCsv(await assetFile('mawps-fold0', 'train.csv'));
+const dev = loadMawpsCsv(await assetFile('mawps-fold0', 'dev.csv'));
 
 describe('gold equations against the data set', () => {
   test('every dev gold equation evaluates; all but 3 give their Answer within tolerance', () => {
