@@ -7,6 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import {
   createSession,
   DecodePool,
@@ -22,7 +23,6 @@ import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import type * as ort from 'onnxruntime-node';
 
-const DATA = join(import.meta.dir, '../../../shared/data/stories260k');
 const NEW_TOKENS = 128;
 /** Timed runs of each KV-cache workload; the median is reported. */
 const RUNS = 3;
@@ -35,7 +35,7 @@ const MODES: Array<[string, SamplingParams]> = [
   ['top-p 0.9', { temperature: 1, topP: 0.9 }],
 ];
 
-const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+const { config, weights } = importLlama2c(await assetFile('stories260k', 'stories260K.bin'));
 const onnxBytes = exportOnnx(config, weights);
 // Both sides get the same cores: ONNX Runtime as that many decode worker threads (one
 // intra-op thread each: a step is hundreds of tiny operators), torch as its thread count.

@@ -28,7 +28,7 @@ const PROMPT = 'Once upon a time';
 const RESPONSE = 'there was a little girl';
 /** sentencepiece (tok512.model) encodes RESPONSE as these 7 pieces; EOS (2) ends a response. */
 const RESPONSE_TOKEN_IDS = [383, 286, 261, 376, 298, 315, 421, 2];
-/** llama2.c's published greedy sample from BOS (shared/data/stories260k/REFERENCE.md). */
+/** llama2.c's published greedy sample from BOS (its doc/stories260K.md; REFERENCE.md). */
 const PUBLISHED_CONTINUATION = ', there was a little girl named Lily. She loved to play outside';
 const MODEL = { name: 'stories260k', version: 'base' };
 

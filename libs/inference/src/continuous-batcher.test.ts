@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
@@ -7,11 +7,11 @@ import { ContinuousBatcher } from './continuous-batcher.ts';
 import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
+const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 const generators: Record<string, Generator> = {};
 
 beforeAll(async () => {
-  const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+  const { config, weights } = importLlama2c(STORIES_BIN);
   const bytes = exportOnnx(config, weights);
   const options = { executionProvider: 'cpu' as const, intraOpThreads: 1 };
   const { session } = await createSession(bytes, options);

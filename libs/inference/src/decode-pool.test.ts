@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
@@ -8,13 +8,13 @@ import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
 import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
+const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 let bytes: Uint8Array;
 let pool: DecodePool;
 let generated = 0;
 
 beforeAll(async () => {
-  const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+  const { config, weights } = importLlama2c(STORIES_BIN);
   bytes = exportOnnx(config, weights);
   pool = await DecodePool.start(bytes, {
     workers: 2,

@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
@@ -10,7 +10,8 @@ import { scoreResponses } from './score.ts';
 import { createDecodeSession, createSession } from './session.ts';
 import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
+const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
+const TOK512_BIN = await assetFile('stories260k', 'tok512.bin');
 
 const PUBLISHED_FIRST_LINE =
   'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.';
@@ -22,7 +23,7 @@ const generators: Record<string, Generator> = {};
 let tokenizer: GsilTokenizer;
 
 beforeAll(async () => {
-  const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+  const { config, weights } = importLlama2c(STORIES_BIN);
   const bytes = exportOnnx(config, weights);
   ({ session } = await createSession(bytes, { executionProvider: 'cpu', intraOpThreads: 1 }));
   const decodeSession = await createDecodeSession(bytes, {
@@ -32,7 +33,7 @@ beforeAll(async () => {
   expect(decodeSession).toBeDefined();
   generators['optimum graph'] = new Generator(session);
   generators['decode-step graph'] = new Generator(session, undefined, decodeSession);
-  tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(join(DATA, 'tok512.bin')));
+  tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(TOK512_BIN));
 });
 
 async function collect(requests: GenerationRequest[], options: GenerationOptions) {

@@ -2,11 +2,12 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { importLlama2c } from './llama2c.ts';
 import { decodeSafetensors, encodeSafetensors } from './safetensors.ts';
 
-const BIN = join(import.meta.dir, '../../../../shared/data/stories260k/stories260K.bin');
+const BIN = await assetFile('stories260k', 'stories260K.bin');
 const TOKENIZER = { version: '1.0', model: { type: 'BPE' } };
 
 describe('safetensors', () => {

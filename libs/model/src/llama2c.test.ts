@@ -2,10 +2,11 @@ import { describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { parameterShapes } from './config.ts';
 import { importLlama2c, permuteRotaryRows } from './llama2c.ts';
 
-const BIN = join(import.meta.dir, '../../../../shared/data/stories260k/stories260K.bin');
+const BIN = await assetFile('stories260k', 'stories260K.bin');
 
 describe('importLlama2c', () => {
   const { config, weights } = importLlama2c(BIN);

@@ -1,17 +1,25 @@
 import { describe, expect, test } from 'bun:test';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.ts';
 import { importLlama2c } from './llama2c.ts';
 import { greedyGenerate, LlamaModel } from './tfjs-model.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
-const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+const { config, weights } = importLlama2c(await assetFile('stories260k', 'stories260K.bin'));
+const TOK512_MODEL = await assetFile('stories260k', 'tok512.model');
 // BOS + the REFERENCE.md tokenizer test vector.
 const IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 370, 400, 428, 395, 392, 412, 444, 426];
 const quiet = () => {};
+
+// llama2.c's published greedy sample (REFERENCE.md, from its doc/stories260K.md), kept here
+// because REFERENCE.md is not part of the stories260k asset and a downloaded copy lacks it.
+const PUBLISHED_SAMPLE = [
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.',
+  'Lily\'s mom said, "Lily, let\'s go to the park." Lily was sad and didn\'t know what to do. She said, "I want to play with your ball, but I can\'t find it."',
+  "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"",
+  "Lily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to do.\" Her mom said, \"Don't worry, Lily. We can help you.",
+].join('\n');
 
 function expectClose(actual: number[], expected: number[], tolerance: number): void {
   expect(actual.length).toBe(expected.length);
@@ -64,14 +72,11 @@ describe('LlamaModel on wasm', async () => {
   });
 
   test('greedy generation from BOS reproduces the published stories260K sample', () => {
-    const reference = readFileSync(join(DATA, 'REFERENCE.md'), 'utf8');
-    const start = reference.indexOf('```\nOnce') + 4;
-    const sample = reference.slice(start, reference.indexOf('```', start)).trimEnd();
-    const tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(join(DATA, 'tok512.model')));
+    const tokenizer = new GsilTokenizer(llama2cVocabToTokenizerJson(TOK512_MODEL));
     // llama2.c's run stops at the next BOS; 256 tokens is its default step count.
     const generated = greedyGenerate(model, [config.bos_token_id], 256, [config.bos_token_id]);
     expect(generated.length).toBe(256);
-    expect(tokenizer.decode(generated)).toBe(sample);
+    expect(tokenizer.decode(generated)).toBe(PUBLISHED_SAMPLE);
   }, 60_000);
 });
 

@@ -1,10 +1,10 @@
 import { describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { llama2cVocabToTokenizerJson } from './convert.ts';
 import { GsilTokenizer } from './gsil-tokenizer.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
-const tokenizerJson = llama2cVocabToTokenizerJson(join(DATA, 'tok512.model'));
+const TOK512_BIN = await assetFile('stories260k', 'tok512.bin');
+const tokenizerJson = llama2cVocabToTokenizerJson(await assetFile('stories260k', 'tok512.model'));
 const tokenizer = new GsilTokenizer(tokenizerJson);
 
 // REFERENCE.md test vector (sentencepiece with tok512.model).
@@ -17,7 +17,7 @@ describe('GsilTokenizer', () => {
   });
 
   test('the llama2.c tok512.bin gives the same tokenizer.json as tok512.model', () => {
-    expect(llama2cVocabToTokenizerJson(join(DATA, 'tok512.bin'))).toEqual(tokenizerJson);
+    expect(llama2cVocabToTokenizerJson(TOK512_BIN)).toEqual(tokenizerJson);
   });
 
   test('round trips text, including bytes outside the vocabulary', () => {

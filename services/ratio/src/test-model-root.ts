@@ -5,13 +5,13 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { importLlama2c, type LlamaConfig, saveCheckpoint, type Weights } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 
-const DATA_DIR = new URL('../../../../shared/data/stories260k/', import.meta.url).pathname;
-export const STORIES_BIN = join(DATA_DIR, 'stories260K.bin');
-export const TOK512_MODEL = join(DATA_DIR, 'tok512.model');
+export const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
+export const TOK512_MODEL = await assetFile('stories260k', 'tok512.model');
 export const MODEL_NAME = 'stories260k';
 
 export interface TestModelRoot {

@@ -2,8 +2,9 @@
 // thin promise API over the generated gRPC client.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { credentials, type ServiceError } from '@grpc/grpc-js';
+import { assetFile } from '@gsil/assets';
 import {
   type Completion,
   GenerateRequest,
@@ -15,17 +16,20 @@ import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 
-export const DATA_DIR = join(import.meta.dir, '../../../../shared/data/stories260k');
+const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
+const TOK512_BIN = await assetFile('stories260k', 'tok512.bin');
+/** The folder the resolver found stories260k in; a shared/data copy also holds REFERENCE.md. */
+export const DATA_DIR = dirname(STORIES_BIN);
 
 /** Writes <root>/stories260k/base/ (checkpoint files plus model.onnx); returns root. */
 export function makeModelRoot(): string {
   const root = mkdtempSync(join(tmpdir(), 'gsil-sampler-models-'));
   const dir = join(root, 'stories260k', 'base');
-  const { config, weights } = importLlama2c(join(DATA_DIR, 'stories260K.bin'));
+  const { config, weights } = importLlama2c(STORIES_BIN);
   saveCheckpoint(dir, {
     config,
     weights,
-    tokenizerJson: llama2cVocabToTokenizerJson(join(DATA_DIR, 'tok512.bin')),
+    tokenizerJson: llama2cVocabToTokenizerJson(TOK512_BIN),
   });
   writeFileSync(join(dir, 'model.onnx'), exportOnnx(config, weights));
   return root;

@@ -4,12 +4,11 @@
 // were printed once by that PyTorch script (torch 2.13, float32).
 
 import { describe, expect, test } from 'bun:test';
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import { importLlama2c, selectBackend } from '@gsil/model';
 import { type Pair, Policy } from './policy.ts';
 
-const DATA = join(import.meta.dir, '../../../../shared/data/stories260k');
-const { config, weights } = importLlama2c(join(DATA, 'stories260K.bin'));
+const { config, weights } = importLlama2c(await assetFile('stories260k', 'stories260K.bin'));
 
 // Prompts and responses of different lengths, so that rows are right-padded.
 const pairs: Pair[] = [

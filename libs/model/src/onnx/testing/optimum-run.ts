@@ -1,12 +1,9 @@
 // Test support for the ONNX graphs: stories260K's path and runs of exportOnnx's graph, which
 // export.test.ts checks against llama2.c and decode-step.test.ts uses as the reference.
-import { join } from 'node:path';
+import { assetFile } from '@gsil/assets';
 import * as ort from 'onnxruntime-node';
 
-export const STORIES260K_BIN = join(
-  import.meta.dir,
-  '../../../../../../shared/data/stories260k/stories260K.bin',
-);
+export const STORIES260K_BIN = await assetFile('stories260k', 'stories260K.bin');
 /** stories260K's decoder layers; each has 4 kv heads of headDim 8. */
 export const LAYERS = 5;
 
