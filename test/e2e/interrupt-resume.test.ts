@@ -59,6 +59,14 @@ describe('gsil run interrupted and resumed', () => {
   test('the same command resumes from the SFT checkpoint and finishes', async () => {
     const run = await runCli(['run', '--quick', '--out', outDir]);
     expect(run.code).toBe(0);
+    // Said once; the first start's lines are not printed again, the SFT evaluation (run
+    // again on resume) appears once.
+    const lines = run.stderr.split('\n');
+    expect(lines.filter((line) => line.startsWith('gsil: resuming'))).toEqual([
+      'gsil: resuming run run from checkpoint sft',
+    ]);
+    expect(lines.filter((line) => line.startsWith('== eval sft'))).toHaveLength(1);
+    expect(lines.filter((line) => line.startsWith('== sft:'))).toEqual([]);
     const summary = JSON.parse(readFileSync(join(outDir, 'summary.json'), 'utf8'));
     expect(summary.state).toBe('succeeded');
     expect(summary.evals.map((e: { version: string }) => e.version)).toEqual(['sft', 'it1']);

@@ -29,6 +29,8 @@ describe.skipIf(!nativeBuilt)('gsil run --quick --backend wasm', () => {
     const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8'));
     expect(summary.state).toBe('succeeded');
     expect(summary.config.backend).toBe('wasm');
+    expect(summary.backend).toBe('wasm');
+    expect(run.stderr).toContain('gsil: training on TF.js backend wasm (');
     expect(readFileSync(join(out, 'logs', 'trainer.log'), 'utf8')).toContain('tfjs backend: wasm');
     const versions = summary.evals.map((e: { version: string }) => e.version);
     expect(versions).toEqual(['sft', 'it1']);

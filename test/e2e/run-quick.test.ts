@@ -19,11 +19,14 @@ interface StageEval {
 
 interface Summary {
   state: string;
+  backend: string;
   config: {
+    backend: string;
     stages: { gsil: { loss: string; alpha: number; beta: number } };
     eval: { limit: number; maxNewTokens: number };
   };
   evals: StageEval[];
+  iterations: Array<{ stage: string; iteration: number; steps: number }>;
 }
 
 type Event = Record<string, unknown> & { type: string };
@@ -90,6 +93,39 @@ describe('gsil run --quick', () => {
     );
     expect(pids.map((p) => p.file).sort()).toEqual(['ratio.log', 'sampler.log', 'trainer.log']);
     expect(pids.filter(({ pid }) => isRunning(pid))).toEqual([]);
+  });
+
+  test('names the TF.js backend the trainer took, on the console and in summary.json', () => {
+    const trainerLog = readFileSync(join(outDir, 'logs', 'trainer.log'), 'utf8');
+    const logged = trainerLog.match(/tfjs backend: (\w+)/)?.[1];
+    expect(['tensorflow', 'wasm', 'cpu']).toContain(summary.backend);
+    expect(summary.backend).toBe(logged!);
+    expect(summary.config.backend).toBe('auto');
+    const shown = run.stderr.split('\n').filter((line) => line.includes('TF.js backend'));
+    expect(shown).toHaveLength(1);
+    expect(shown[0]).toStartWith(`gsil: training on TF.js backend ${summary.backend}`);
+    // The hint to build the native backend only where training is slow without it.
+    expect(shown[0].includes('gsil setup tfjs-native')).toBe(summary.backend !== 'tensorflow');
+    expect(readFileSync(join(outDir, 'report.html'), 'utf8')).toContain(
+      `Trained on the TF.js backend ${summary.backend}.`,
+    );
+  });
+
+  test('labels phase lines with their stage and numbers steps within each stage', () => {
+    // Phase lines read "   <stage> <phase> <seconds> s", the base stage's included.
+    expect(run.stderr).toMatch(/^ {3}base checkpoint \d+\.\d s$/m);
+    expect(run.stderr).toMatch(/^ {3}it1 update \d+\.\d s$/m);
+    expect(run.stderr).not.toMatch(/^ {3}(checkpoint|publish|update|eval) /m);
+    // Each stage prints its last step as "<stage> step n/n", n its own step count.
+    for (const { stage, iteration, steps } of summary.iterations) {
+      const label = stage === 'sft' ? 'sft' : `it${iteration}`;
+      expect(run.stderr).toMatch(new RegExp(`^${label} step ${steps}/${steps} `, 'm'));
+    }
+    // metrics.jsonl keeps the global step beside the step within the stage.
+    const sftSteps = summary.iterations[0].steps;
+    const firstGsil = events.find((e) => e.type === 'step' && e.stage === 'gsil')!;
+    expect(firstGsil.step).toBe(sftSteps + 1);
+    expect(firstGsil.stageStep).toBe(1);
   });
 
   test('evaluates after SFT and after the GSIL iteration', () => {

@@ -121,6 +121,8 @@ async function trainStage(
             stage,
             iteration,
             step: state.step,
+            stageStep,
+            stageSteps: totalSteps,
             loss: result.loss,
             lossReal: result.lossReal,
             lossGenerated: result.lossGenerated,
@@ -193,7 +195,8 @@ function checkReferenceAgreement(policy: Policy, pairs: Pair[], toleranceNats: n
 export async function executeRun(context: RunContext, store: ModelStore): Promise<void> {
   const { config, runId, runDir } = context;
   const gsil = config.stages.gsil;
-  await selectBackend(config.backend, (line) => context.logger.info(line));
+  const backend = await selectBackend(config.backend, (line) => context.logger.info(line));
+  context.update({ backend });
   const samplers = new SamplerReplicas(config.samplerAddresses);
   const ratios = new RatioReplicas(config.ratioAddresses);
   const state: TrainState = { step: context.initialStep };

@@ -31,8 +31,10 @@ export interface RunContext {
   /** Global optimizer step reached before this start (non-zero when resuming). */
   initialStep: number;
   emit(body: RunEventBody): void;
-  /** Updates stage, iteration, step or latest model and emits the new Run state. */
-  update(fields: Partial<Pick<Run, 'stage' | 'iteration' | 'step' | 'latestModel'>>): void;
+  /** Updates stage, iteration, step, latest model or backend; emits the new Run state. */
+  update(
+    fields: Partial<Pick<Run, 'stage' | 'iteration' | 'step' | 'latestModel' | 'backend'>>,
+  ): void;
 }
 
 export type RunExecutor = (context: RunContext) => Promise<void>;
@@ -174,6 +176,7 @@ export class RunManager {
       latestModel: undefined,
       startedUnixMs: 0,
       finishedUnixMs: 0,
+      backend: '',
     };
     // A run that was RUNNING when its trainer died is not running now.
     if (!isFinished(run.state)) run = { ...run, state: RunState.RUN_STATE_PENDING };
@@ -199,6 +202,8 @@ export class RunManager {
       error: '',
       startedUnixMs: Date.now(),
       finishedUnixMs: 0,
+      // Chosen anew by each start (the resumed trainer may have another binding).
+      backend: '',
     });
     const context: RunContext = {
       runId,

@@ -104,10 +104,16 @@ describe('a tiny run over real sampler and ratio processes', () => {
     const last = events.at(-1)?.event;
     expect(last?.$case === 'run' && last.value.error).toBe('');
     expect(last?.$case === 'run' && last.value.state).toBe(RunState.RUN_STATE_SUCCEEDED);
+    expect(last?.$case === 'run' && last.value.backend).toBe('wasm');
     const evals = events.flatMap((e) => (e.event?.$case === 'eval' ? [e.event.value] : []));
     expect(evals.map((e) => e.model?.version)).toEqual(['sft', 'it1', 'it2']);
-    const steps = events.filter((e) => e.event?.$case === 'step');
-    expect(steps.length).toBe(3); // 4 pairs in one batch of 4: SFT, it1, it2
+    const steps = events.flatMap((e) => (e.event?.$case === 'step' ? [e.event.value] : []));
+    // 4 pairs in one batch of 4: one step each in SFT, it1, it2; [global, in stage, of stage].
+    expect(steps.map((s) => [s.step, s.stageStep, s.stageSteps])).toEqual([
+      [1, 1, 1],
+      [2, 1, 1],
+      [3, 1, 1],
+    ]);
     expect(trainer.store.list().map((m) => m.version)).toEqual(['base', 'it1', 'it2', 'sft']);
     client.close();
   }, 300_000);

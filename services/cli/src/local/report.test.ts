@@ -17,6 +17,7 @@ const run = {
   latestModel: { name: 'r1', version: 'it1' },
   startedUnixMs: 1_000,
   finishedUnixMs: 61_000,
+  backend: 'wasm',
 };
 
 const events = [
@@ -66,6 +67,7 @@ describe('writeReport', () => {
     expect(summary.evals[1].metrics.answer_accuracy).toBe(0.5);
     expect(summary.config).toEqual({ seed: 7 });
     expect(summary.state).toBe('succeeded');
+    expect(summary.backend).toBe('wasm');
   });
 
   test('report.html inlines its charts and loads nothing from the network', () => {
@@ -73,5 +75,6 @@ describe('writeReport', () => {
     expect(html.match(/<svg/g)?.length).toBe(5);
     expect(html).not.toMatch(/<script|<link|src="http/);
     expect(html).toContain('<td>it1</td><td>4</td><td>0.5000</td><td>1.2500</td>');
+    expect(html).toContain('Trained on the TF.js backend wasm.');
   });
 });

@@ -119,6 +119,8 @@ export function summarize(input: ReportInput) {
     runId: run.runId,
     // "succeeded", "failed", "cancelled", ... rather than the enum's number.
     state: stateName(run.state),
+    // The TF.js backend the trainer resolved config.backend to (its last start's).
+    backend: run.backend || undefined,
     error: run.error || undefined,
     finalModel: run.latestModel,
     durationMs:
@@ -173,7 +175,8 @@ table{border-collapse:collapse;margin:1em 0;font-size:13px}td,th{border:1px soli
 pre{background:#f6f6f6;padding:1em;overflow:auto;font-size:12px}</style></head><body>
 <h1>GSIL run ${escapeHtml(summary.runId)}</h1>
 <p>State: ${summary.state}${summary.error ? ` (${escapeHtml(summary.error)})` : ''}.
-Duration: ${summary.durationMs ? `${(summary.durationMs / 1000).toFixed(0)} s` : 'n/a'}.</p>
+Duration: ${summary.durationMs ? `${(summary.durationMs / 1000).toFixed(0)} s` : 'n/a'}.
+Trained on the TF.js backend ${escapeHtml(summary.backend ?? 'n/a')}.</p>
 <h2>Evaluation on the dev set</h2><table>${table}</table>
 ${charts.map((svg) => `<div>${svg}</div>`).join('\n')}
 <h2>Time per phase</h2>

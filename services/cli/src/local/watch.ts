@@ -32,7 +32,7 @@ export async function watchRunToFolder(options: WatchOptions): Promise<Run> {
   const client = new TrainerServiceClient(options.trainerAddress, credentials.createInsecure());
   const started = await startRun(client, options.runId, JSON.stringify(options.config));
   const events: RunEvent[] = [];
-  const progress = new RunProgress();
+  const progress = new RunProgress(started);
   const metricsFile = `${options.outDir}/metrics.jsonl`;
   writeFileSync(metricsFile, '');
 
