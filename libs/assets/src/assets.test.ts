@@ -11,12 +11,17 @@ import {
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { ASSETS } from './catalog.js';
-import { AssetNotFoundError, importAssets, listAssets, resolveAsset } from './resolver.js';
+import {
+  AssetNotFoundError,
+  defaultSharedDataDirs,
+  importAssets,
+  listAssets,
+  resolveAsset,
+} from './resolver.js';
 import { sha256File } from './sha256.js';
 
-const SHARED = resolve(new URL('../../../../shared/data', import.meta.url).pathname);
 const temps: string[] = [];
 function tempDir(): string {
   const dir = mkdtempSync(join(tmpdir(), 'gsil-assets-'));
@@ -26,6 +31,23 @@ function tempDir(): string {
 afterAll(() => {
   for (const dir of temps) rmSync(dir, { recursive: true, force: true });
 });
+
+/**
+ * A data root laid out like shared/data, assembled from wherever the resolver finds each
+ * asset on this machine ($GSIL_DATA_DIR, the cache, a shared/data folder, a download), so
+ * these tests need no particular copy.
+ */
+const SHARED = tempDir();
+for (const [name, spec] of Object.entries(ASSETS)) {
+  const found = await resolveAsset(name);
+  for (const [file, path] of Object.entries(found.files)) {
+    cpSync(path, join(SHARED, spec.subdir, file));
+  }
+}
+/** The published checksum list, when a shared/data copy sits beside the checkout. */
+const PUBLISHED_SUMS = defaultSharedDataDirs()
+  .map((dir) => join(dir, 'SHA256SUMS'))
+  .find((file) => existsSync(file));
 
 /**
  * Serves a folder over HTTP, like the public hosts would; `corrupt` flips each body's
@@ -44,8 +66,8 @@ async function serveFolder(root: string, corrupt = false) {
 }
 
 describe('catalog', () => {
-  test('pins match the shared copy SHA256SUMS', () => {
-    const sums = readFileSync(join(SHARED, 'SHA256SUMS'), 'utf8');
+  test.skipIf(!PUBLISHED_SUMS)('pins match the shared copy SHA256SUMS', () => {
+    const sums = readFileSync(PUBLISHED_SUMS as string, 'utf8');
     for (const spec of Object.values(ASSETS)) {
       for (const file of spec.files) {
         expect(sums).toContain(`${file.sha256}  ${spec.subdir}/${file.name}`);
@@ -55,9 +77,22 @@ describe('catalog', () => {
 });
 
 describe('resolveAsset', () => {
-  test('finds the shared/data copy beside the checkout and verifies it', async () => {
+  test('shared/data folders are searched from the checkout upwards', () => {
+    expect(defaultSharedDataDirs('/work/repo')).toEqual([
+      '/work/repo/shared/data',
+      '/work/shared/data',
+      '/shared/data',
+    ]);
+  });
+
+  test('finds a shared/data copy and verifies it', async () => {
     const cacheDir = tempDir();
-    const asset = await resolveAsset('mawps-fold0', { cacheDir, dataDir: '', download: false });
+    const asset = await resolveAsset('mawps-fold0', {
+      cacheDir,
+      dataDir: '',
+      sharedDataDirs: ['/nonexistent/shared/data', SHARED],
+      download: false,
+    });
     expect(asset.source).toBe('shared');
     expect(asset.dir).toBe(join(SHARED, 'mawps/fold0'));
     expect(asset.files['dev.csv']).toBe(join(SHARED, 'mawps/fold0/dev.csv'));

@@ -2,11 +2,11 @@ import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { assetFile } from '@gsil/assets';
 import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
+import { PUBLISHED_GREEDY_IDS } from '../../model/src/testing/stories260k-sample.ts';
 import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
 import { DecodePool } from './decode-pool.ts';
 import { Generator } from './generator.ts';
 import { createDecodeSession, createSession } from './session.ts';
-import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 
 const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 let bytes: Uint8Array;

@@ -4,11 +4,11 @@ import { importLlama2c } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
+import { PUBLISHED_GREEDY_IDS } from '../../model/src/testing/stories260k-sample.ts';
 import type { Completion, GenerationOptions, GenerationRequest } from './calls.ts';
 import { Generator } from './generator.ts';
 import { scoreResponses } from './score.ts';
 import { createDecodeSession, createSession } from './session.ts';
-import { PUBLISHED_GREEDY_IDS } from './testing/stories260k-sample.ts';
 
 const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 const TOK512_BIN = await assetFile('stories260k', 'tok512.bin');

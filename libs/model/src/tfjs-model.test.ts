@@ -4,6 +4,7 @@ import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import * as tf from '@tensorflow/tfjs';
 import { selectBackend } from './backend.ts';
 import { importLlama2c } from './llama2c.ts';
+import { PUBLISHED_GREEDY_TEXT } from './testing/stories260k-sample.ts';
 import { greedyGenerate, LlamaModel } from './tfjs-model.ts';
 
 const { config, weights } = importLlama2c(await assetFile('stories260k', 'stories260K.bin'));
@@ -11,15 +12,6 @@ const TOK512_MODEL = await assetFile('stories260k', 'tok512.model');
 // BOS + the REFERENCE.md tokenizer test vector.
 const IDS = [1, 403, 407, 261, 378, 432, 383, 286, 261, 370, 400, 428, 395, 392, 412, 444, 426];
 const quiet = () => {};
-
-// llama2.c's published greedy sample (REFERENCE.md, from its doc/stories260K.md), kept here
-// because REFERENCE.md is not part of the stories260k asset and a downloaded copy lacks it.
-const PUBLISHED_SAMPLE = [
-  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.',
-  'Lily\'s mom said, "Lily, let\'s go to the park." Lily was sad and didn\'t know what to do. She said, "I want to play with your ball, but I can\'t find it."',
-  "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"",
-  "Lily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to do.\" Her mom said, \"Don't worry, Lily. We can help you.",
-].join('\n');
 
 function expectClose(actual: number[], expected: number[], tolerance: number): void {
   expect(actual.length).toBe(expected.length);
@@ -76,7 +68,7 @@ describe('LlamaModel on wasm', async () => {
     // llama2.c's run stops at the next BOS; 256 tokens is its default step count.
     const generated = greedyGenerate(model, [config.bos_token_id], 256, [config.bos_token_id]);
     expect(generated.length).toBe(256);
-    expect(tokenizer.decode(generated)).toBe(PUBLISHED_SAMPLE);
+    expect(tokenizer.decode(generated)).toBe(PUBLISHED_GREEDY_TEXT);
   }, 60_000);
 });
 

@@ -1,17 +1,17 @@
 // The sampler over real gRPC on a real socket, generating with the real stories260K
 // (converted at test time) in ONNX Runtime on the CPU.
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { FinishReason, GenerateRequest } from '@gsil/contracts';
 import { createSession, Generator } from '@gsil/inference';
 import { checkHealth, createLogger, type HealthStatus } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
+import { PUBLISHED_GREEDY_TEXT } from '../../../libs/model/src/testing/stories260k-sample.ts';
 import { type RunningSampler, startSampler } from './main.ts';
 import {
   connect,
-  DATA_DIR,
   generate,
   getInfo,
   makeModelRoot,
@@ -22,9 +22,6 @@ import {
 } from './test-fixture.ts';
 
 const TOKENS_METRIC = 'gsil_sampler_generated_tokens_total';
-
-/** The published greedy sample: the only fenced block of REFERENCE.md. */
-const PUBLISHED_SAMPLE = readFileSync(join(DATA_DIR, 'REFERENCE.md'), 'utf8').split('```\n')[1];
 
 let root: string;
 let sampler: RunningSampler;
@@ -118,7 +115,7 @@ describe('sampler service', () => {
     const [c] = completions;
     expect(c.promptTokenCount).toBe(1);
     expect(c.tokenIds).toHaveLength(256);
-    expect(c.text.trim()).toBe(PUBLISHED_SAMPLE.trim());
+    expect(c.text.trim()).toBe(PUBLISHED_GREEDY_TEXT);
     // Log-probs of greedy tokens: each at most 0, the argmax of a confident model.
     expect(Math.max(...c.tokenLogprobs)).toBeLessThanOrEqual(0);
   });

@@ -1,5 +1,6 @@
+// llama2.c's published stories260K greedy sample, for tests across the libraries and services.
 // The greedy sample published in llama2.c's doc/stories260K.md (see REFERENCE.md): 256
-// tokens after BOS. generator.test.ts checks that they decode to exactly that text.
+// tokens after BOS. They decode to exactly PUBLISHED_GREEDY_TEXT (checked by the tests that use both).
 export const PUBLISHED_GREEDY_IDS = [
   403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
   337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370,
@@ -16,3 +17,14 @@ export const PUBLISHED_GREEDY_IDS = [
   357, 336, 432, 313, 455, 289, 439, 413, 263, 304, 420, 422, 432, 317, 426, 410, 448, 411, 280,
   303, 281, 421, 427, 364, 426,
 ];
+
+/**
+ * Its text: the lines REFERENCE.md quotes from llama2.c's doc/stories260K.md, kept here
+ * because REFERENCE.md is not part of the stories260k asset and a downloaded copy lacks it.
+ */
+export const PUBLISHED_GREEDY_TEXT = [
+  'Once upon a time, there was a little girl named Lily. She loved to play outside in the park. One day, she saw a big, red ball. She wanted to play with it, but it was too high.',
+  'Lily\'s mom said, "Lily, let\'s go to the park." Lily was sad and didn\'t know what to do. She said, "I want to play with your ball, but I can\'t find it."',
+  "Lily was sad and didn't know what to do. She said, \"I'm sorry, Lily. I didn't know what to do.\"",
+  "Lily didn't want to help her mom, so she said, \"I'm sorry, mom. I didn't know what to do.\" Her mom said, \"Don't worry, Lily. We can help you.",
+].join('\n');
