@@ -3,7 +3,7 @@
 // and, when Python has torch and transformers, the same workload through transformers
 // generate on the same weights and cores, side by side.  Run: bun bench/sampler/generate.bench.ts
 // GSIL_BENCH_CORES=N sets the cores both sides use (default: all of this machine's).
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,6 +22,7 @@ import {
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
 import type * as ort from 'onnxruntime-node';
+import { findPython } from '../../test/support/python.ts';
 
 const NEW_TOKENS = 128;
 /** Timed runs of each KV-cache workload; the median is reported. */
@@ -126,14 +127,14 @@ async function recompute(batch: number, params: SamplingParams): Promise<number>
 }
 
 function transformersFigures(): Map<string, number> | string {
-  const probe = spawnSync('python3', ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-  if (probe.status !== 0) return 'python3 lacks torch or transformers';
+  const { python, missing } = findPython(['torch', 'transformers'], 'GSIL_BENCH_PYTHON');
+  if (!python) return missing;
   const dir = mkdtempSync(join(tmpdir(), 'gsil-bench-'));
   try {
     saveCheckpoint(dir, { config, weights, tokenizerJson: '{}' });
     const script = join(import.meta.dir, 'hf_generate.py');
     const text = execFileSync(
-      'python3',
+      python,
       [
         script,
         dir,

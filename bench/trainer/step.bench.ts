@@ -19,6 +19,7 @@ import { importLlama2c, saveCheckpoint, selectBackend } from '@gsil/model';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import * as tf from '@tensorflow/tfjs';
 import { type Pair, Policy, packSequences } from '../../services/trainer/src/policy.ts';
+import { findPython } from '../../test/support/python.ts';
 
 const PAIRS = 8;
 const RESPONSE_TOKENS = 128;
@@ -172,8 +173,8 @@ for (const backend of backends as Array<'tensorflow' | 'wasm' | 'cpu'>) {
 }
 
 // The same step in PyTorch, from the same weights written as a Hugging Face folder.
-const probe = spawnSync('python3', ['-c', 'import torch, transformers'], { encoding: 'utf8' });
-if (probe.status === 0) {
+const { python, missing } = findPython(['torch', 'transformers'], 'GSIL_BENCH_PYTHON');
+if (python) {
   const dir = mkdtempSync(join(tmpdir(), 'gsil-bench-'));
   saveCheckpoint(dir, {
     config,
@@ -185,7 +186,7 @@ if (probe.status === 0) {
   // OpenMP threads can spin against other work and run far slower than one thread does.
   for (const torchThreads of [...new Set([threads, 1])]) {
     const torch = spawnSync(
-      'python3',
+      python,
       [script, dir, String(steps), String(PAIRS), String(RESPONSE_TOKENS), String(torchThreads)],
       { encoding: 'utf8' },
     );
@@ -201,5 +202,5 @@ if (probe.status === 0) {
     }
   }
 } else {
-  console.log('PyTorch not importable: no comparison');
+  console.log(`PyTorch comparison skipped: ${missing}`);
 }

@@ -4,9 +4,9 @@
 // grpcio and grpcio-tools (the rest of the suite never needs Python).
 import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { delimiter, join } from 'node:path';
+import { join } from 'node:path';
 import { credentials } from '@grpc/grpc-js';
 import {
   type Completion,
@@ -23,6 +23,7 @@ import {
   startService,
   stopService,
 } from '../support/processes.ts';
+import { findPython } from '../support/python.ts';
 
 const PROMPT = 'Once upon a time';
 const RESPONSE = 'there was a little girl';
@@ -43,26 +44,8 @@ interface PythonObservation {
   finish_reason: string;
 }
 
-/**
- * The first python3 that has grpcio and grpcio-tools: $GSIL_TEST_PYTHON, else each python3
- * along PATH in order (nx puts its runtime's folder, often /usr/bin, ahead of pyenv shims).
- */
-function findPython(): { python: string; skipReason: string } {
-  const pathDirs = (process.env.PATH ?? '').split(delimiter).filter(Boolean);
-  const candidates = process.env.GSIL_TEST_PYTHON
-    ? [process.env.GSIL_TEST_PYTHON]
-    : [...new Set(pathDirs.map((dir) => join(dir, 'python3')).filter((p) => existsSync(p)))];
-  const failures: string[] = [];
-  for (const python of candidates) {
-    const probe = spawnSync(python, ['-c', 'import grpc, grpc_tools'], { encoding: 'utf8' });
-    if (probe.status === 0) return { python, skipReason: '' };
-    failures.push(`${python}: ${(probe.error?.message ?? probe.stderr).trim().split('\n').at(-1)}`);
-  }
-  const tried = failures.length > 0 ? failures.join('; ') : 'no python3 on PATH';
-  return { python: '', skipReason: `no python3 with grpcio and grpcio-tools (${tried})` };
-}
-
-const { python, skipReason } = findPython();
+// nx puts its runtime's folder, often /usr/bin, ahead of pyenv shims on PATH.
+const { python, missing: skipReason } = findPython(['grpc', 'grpc_tools'], 'GSIL_TEST_PYTHON');
 if (skipReason) console.log(`skipping the Python client test: ${skipReason}`);
 
 const scratch = mkdtempSync(join(tmpdir(), 'gsil-python-client-'));
