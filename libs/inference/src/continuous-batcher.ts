@@ -35,6 +35,14 @@ export class ContinuousBatcher {
     return this.waiting.length;
   }
 
+  /**
+   * Resolves once no decoding loop runs. Releasing the sessions before that could free
+   * one under a pass already scheduled (onnxruntime-node defers each run to setImmediate).
+   */
+  async idle(): Promise<void> {
+    while (this.running) await this.running;
+  }
+
   /** Like Generator.generate, but sharing the running batch; options.maxBatch is ignored. */
   async *generate(
     requests: GenerationRequest[],

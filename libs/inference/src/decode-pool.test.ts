@@ -141,6 +141,24 @@ describe('DecodePool', () => {
     }
   });
 
+  test('closing while rows decode fails their calls and frees the sessions only after the last pass', async () => {
+    // Each delay lands the close at another point of a worker's loop (mid-pass, between
+    // passes, during prefill); freeing a session under a scheduled pass would crash here.
+    for (const delayMs of [0, 3, 10, 25]) {
+      const closing = await DecodePool.start(bytes, { workers: 2, maxBatch: 4 });
+      const requests = Array.from({ length: 6 }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
+      const outcome = collect(
+        closing.generate(requests, { temperature: 1, maxNewTokens: 400 }),
+      ).then(
+        () => 'finished',
+        (error: Error) => error.message,
+      );
+      await Bun.sleep(delayMs);
+      await closing.close();
+      expect(await outcome).toBe('DecodePool closed');
+    }
+  });
+
   test('an empty prompt is refused before any row is handed out', async () => {
     const stream = pool.generate([{ promptIds: [1] }, { promptIds: [] }], { maxNewTokens: 3 });
     await expect(stream.next()).rejects.toThrow('a prompt has no tokens');

@@ -90,7 +90,9 @@ port.on('message', async (message: ToWorker) => {
   // A worker whose sessions failed to open has reported it; it only waits to be closed.
   const model = await opened.catch(() => null);
   if (message.type === 'close') {
+    // Aborted rows leave the loop after its current pass; only then are the sessions freed.
     for (const controller of calls.values()) controller.abort();
+    await model?.batcher.idle();
     await model?.release();
     post({ type: 'closed' });
     return;
