@@ -116,8 +116,14 @@ describe('resolveAsset', () => {
     cpSync(join(SHARED, 'mawps'), join(dataDir, 'mawps'), { recursive: true });
     writeFileSync(join(dataDir, 'mawps/fold0/dev.csv'), 'Question,Numbers,Equation,Answer\n');
     const cacheDir = tempDir();
-    const asset = await resolveAsset('mawps-fold0', { dataDir, cacheDir, download: false });
+    const asset = await resolveAsset('mawps-fold0', {
+      dataDir,
+      cacheDir,
+      sharedDataDirs: [SHARED],
+      download: false,
+    });
     expect(asset.source).toBe('shared');
+    expect(asset.dir).toBe(join(SHARED, 'mawps/fold0'));
 
     const err = await resolveAsset('mawps-fold0', { path: dataDir, cacheDir }).catch((e) => e);
     expect(err).toBeInstanceOf(AssetNotFoundError);
