@@ -1,16 +1,14 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
 import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
-import { importLlama2c } from '../llama2c.ts';
 import { decodeStepGraph } from './decode-step.ts';
-import { exportOnnx } from './export.ts';
 import {
+  exportedStories260k,
   i64,
   LAYERS,
   maxAbsDiff,
   row,
   runOptimum,
-  STORIES260K_BIN,
 } from './testing/optimum-run.ts';
 
 // The reference throughout is exportOnnx's graph run on the same tokens.
@@ -18,9 +16,7 @@ let bytes: Uint8Array;
 let session: ort.InferenceSession;
 
 beforeAll(async () => {
-  const { config, weights } = importLlama2c(STORIES260K_BIN);
-  bytes = exportOnnx(config, weights);
-  session = await ort.InferenceSession.create(bytes);
+  ({ bytes, session } = await exportedStories260k());
 });
 
 describe('decodeStepGraph', () => {

@@ -3,10 +3,16 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { onnx } from 'onnx-proto';
-import * as ort from 'onnxruntime-node';
+import type * as ort from 'onnxruntime-node';
 import { importLlama2c } from '../llama2c.ts';
-import { exportOnnx } from './export.ts';
-import { LAYERS, maxAbsDiff, row, runOptimum, STORIES260K_BIN } from './testing/optimum-run.ts';
+import {
+  exportedStories260k,
+  LAYERS,
+  maxAbsDiff,
+  row,
+  runOptimum,
+  STORIES260K_BIN,
+} from './testing/optimum-run.ts';
 
 // Logits of stories260K for [BOS, ▁Once, ▁upon, ▁a] at positions 0 and 3, columns
 // [0, 1, 2, 100, 261, 378, 403, 511], computed once with a float64 numpy port of llama2.c's
@@ -21,9 +27,7 @@ let bytes: Uint8Array;
 let session: ort.InferenceSession;
 
 beforeAll(async () => {
-  const { config, weights } = importLlama2c(STORIES260K_BIN);
-  bytes = exportOnnx(config, weights);
-  session = await ort.InferenceSession.create(bytes);
+  ({ bytes, session } = await exportedStories260k());
 });
 
 describe('exportOnnx', () => {

@@ -2,8 +2,20 @@
 // export.test.ts checks against llama2.c and decode-step.test.ts uses as the reference.
 import { assetFile } from '@gsil/assets';
 import * as ort from 'onnxruntime-node';
+import { importLlama2c } from '../../llama2c.ts';
+import { exportOnnx } from '../export.ts';
 
 export const STORIES260K_BIN = await assetFile('stories260k', 'stories260K.bin');
+
+/** stories260K exported by exportOnnx, and an ONNX Runtime session on it. */
+export async function exportedStories260k(): Promise<{
+  bytes: Uint8Array;
+  session: ort.InferenceSession;
+}> {
+  const { config, weights } = importLlama2c(STORIES260K_BIN);
+  const bytes = exportOnnx(config, weights);
+  return { bytes, session: await ort.InferenceSession.create(bytes) };
+}
 /** stories260K's decoder layers; each has 4 kv heads of headDim 8. */
 export const LAYERS = 5;
 
