@@ -70,8 +70,8 @@ async function open(init: WorkerInit) {
   };
 }
 
+/** Controllers of the calls this worker holds, registered as their message arrives. */
 const calls = new Map<number, AbortController>();
-const cancelledEarly = new Set<number>();
 const opened = open(workerData as WorkerInit);
 opened.then(
   (model) =>
@@ -81,28 +81,26 @@ opened.then(
 
 port.on('message', async (message: ToWorker) => {
   if (message.type === 'cancel') {
-    const controller = calls.get(message.callId);
-    // A call may be cancelled before its rows arrive here (while the sessions still open).
-    if (controller) controller.abort();
-    else cancelledEarly.add(message.callId);
+    calls.get(message.callId)?.abort();
     return;
   }
+  // Registered before any await, so that a cancel arriving while the sessions still open
+  // finds the call.
+  const controller = new AbortController();
+  if (message.type === 'generate') calls.set(message.callId, controller);
   // A worker whose sessions failed to open has reported it; it only waits to be closed.
   const model = await opened.catch(() => null);
   if (message.type === 'close') {
     // Aborted rows leave the loop after its current pass; only then are the sessions freed.
-    for (const controller of calls.values()) controller.abort();
+    for (const call of calls.values()) call.abort();
     await model?.batcher.idle();
     await model?.release();
     post({ type: 'closed' });
     return;
   }
-  if (!model) return;
   const { callId, requests, options } = message;
-  if (cancelledEarly.delete(callId)) return;
-  const controller = new AbortController();
-  calls.set(callId, controller);
   try {
+    if (!model || controller.signal.aborted) return;
     const withSignal: GenerationOptions = { ...options, signal: controller.signal };
     for await (const completion of model.batcher.generate(requests, withSignal)) {
       reportTokens();
