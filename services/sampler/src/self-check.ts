@@ -2,7 +2,8 @@
 // replica reports SERVING. Models are pulled on first use, so the check uses a one-node
 // graph built here instead of a model file.
 import { createSession, type ExecutionProviderChoice } from '@gsil/inference';
-import { onnx } from 'onnx-proto';
+import { onnxProto } from '@gsil/model/onnx';
+import type { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 
 /** y = x + x over a float vector of length 4. */
@@ -10,10 +11,13 @@ function doublingGraph(): Uint8Array {
   const vector = (name: string): onnx.IValueInfoProto => ({
     name,
     type: {
-      tensorType: { elemType: onnx.TensorProto.DataType.FLOAT, shape: { dim: [{ dimValue: 4 }] } },
+      tensorType: {
+        elemType: onnxProto.TensorProto.DataType.FLOAT,
+        shape: { dim: [{ dimValue: 4 }] },
+      },
     },
   });
-  const model = onnx.ModelProto.create({
+  const model = onnxProto.ModelProto.create({
     irVersion: 8,
     producerName: 'gsil-sampler-self-check',
     opsetImport: [{ domain: '', version: 17 }],
@@ -24,7 +28,7 @@ function doublingGraph(): Uint8Array {
       output: [vector('y')],
     },
   });
-  return onnx.ModelProto.encode(model).finish();
+  return onnxProto.ModelProto.encode(model).finish();
 }
 
 /** Runs the graph on the provider; returns the provider ONNX Runtime actually used. */

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, test } from 'bun:test';
-import { onnx } from 'onnx-proto';
 import * as ort from 'onnxruntime-node';
 import { decodeStepGraph } from './decode-step.ts';
+import { onnxProto } from './onnx-proto.ts';
 import {
   exportedStories260k,
   i64,
@@ -21,10 +21,10 @@ beforeAll(async () => {
 
 describe('decodeStepGraph', () => {
   test('is derived only from graphs our exporter marked', () => {
-    const model = onnx.ModelProto.decode(bytes);
+    const model = onnxProto.ModelProto.decode(bytes);
     expect(decodeStepGraph(bytes)).toBeDefined();
     model.metadataProps = [];
-    expect(decodeStepGraph(onnx.ModelProto.encode(model).finish())).toBeUndefined();
+    expect(decodeStepGraph(onnxProto.ModelProto.encode(model).finish())).toBeUndefined();
   });
 
   test('one step over a part-filled cache equals the Optimum graph (1e-5)', async () => {

@@ -1,8 +1,9 @@
 // The one-token decode graph that the inference runtime derives at load time from a graph
 // exportOnnx wrote. It is internal (never published), so it may use ONNX Runtime's contrib ops.
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { headDim, type LlamaConfig } from '../config.ts';
 import { GraphBuilder } from './graph-builder.ts';
+import { onnxProto } from './onnx-proto.ts';
 import {
   EXPORT_VERSION,
   encodeModel,
@@ -28,7 +29,7 @@ const CONTRIB_DOMAIN = 'com.microsoft';
  * The new token attends to the visible cache columns and to itself.
  */
 export function decodeStepGraph(onnxBytes: Uint8Array): Uint8Array | undefined {
-  const model = onnx.ModelProto.decode(onnxBytes);
+  const model = onnxProto.ModelProto.decode(onnxBytes);
   const meta = new Map((model.metadataProps ?? []).map((p) => [p.key, p.value]));
   if (meta.get(GSIL_EXPORT_KEY) !== EXPORT_VERSION || !meta.get(GSIL_CONFIG_KEY)) return undefined;
   const config = JSON.parse(meta.get(GSIL_CONFIG_KEY) as string) as LlamaConfig;

@@ -2,9 +2,9 @@ import { beforeAll, describe, expect, test } from 'bun:test';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onnx } from 'onnx-proto';
 import type * as ort from 'onnxruntime-node';
 import { importLlama2c } from '../llama2c.ts';
+import { onnxProto } from './onnx-proto.ts';
 import {
   exportedStories260k,
   LAYERS,
@@ -32,7 +32,7 @@ beforeAll(async () => {
 
 describe('exportOnnx', () => {
   test('uses the Optimum input and output names', () => {
-    const model = onnx.ModelProto.decode(bytes);
+    const model = onnxProto.ModelProto.decode(bytes);
     const inputs = model.graph?.input?.map((v) => v.name) ?? [];
     const outputs = model.graph?.output?.map((v) => v.name) ?? [];
     expect(inputs.slice(0, 5)).toEqual([

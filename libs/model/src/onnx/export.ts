@@ -6,9 +6,10 @@
 //   outputs logits [batch, seq, vocab] float32,
 //           present.{i}.key|value [batch, kvHeads, past+seq, headDim] float32
 // Left padding works: attention_mask zeros hide keys, position_ids come from the caller.
-import { onnx } from 'onnx-proto';
+
 import { headDim, type LlamaConfig, type Weights } from '../config.ts';
 import { GraphBuilder } from './graph-builder.ts';
+import { onnxProto } from './onnx-proto.ts';
 import {
   addWeightInitializers,
   EXPORT_VERSION,
@@ -169,7 +170,7 @@ function causalBias(
     g.op1('Unsqueeze', [keyPos, c.i0]),
     g.op1('Unsqueeze', [queryPos, c.i1]),
   ]); // [seq, total]
-  const keyVisible = g.op1('Cast', [attentionMask], { to: onnx.TensorProto.DataType.BOOL });
+  const keyVisible = g.op1('Cast', [attentionMask], { to: onnxProto.TensorProto.DataType.BOOL });
   const visibleBatch = g.op1('Reshape', [keyVisible, g.int64Init('shape_mask', [0, 1, 1, -1])]);
   const allowed = g.op1('And', [causal, visibleBatch]); // [batch, 1, seq, total]
   return g.op1('Tile', [

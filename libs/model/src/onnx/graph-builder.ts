@@ -1,11 +1,12 @@
 // A small helper to assemble an ONNX GraphProto node by node, keeping names unique.
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
+import { onnxProto } from './onnx-proto.ts';
 
 export type Attr = number | number[] | string | onnx.ITensorProto;
 
 const ELEM_TYPE = {
-  float: onnx.TensorProto.DataType.FLOAT,
-  int64: onnx.TensorProto.DataType.INT64,
+  float: onnxProto.TensorProto.DataType.FLOAT,
+  int64: onnxProto.TensorProto.DataType.INT64,
 };
 export type ElemType = keyof typeof ELEM_TYPE;
 
@@ -137,7 +138,7 @@ function valueInfo(name: string, type: ElemType, dims: Dim[]): onnx.IValueInfoPr
 }
 
 function toAttribute(name: string, value: Attr): onnx.IAttributeProto {
-  const T = onnx.AttributeProto.AttributeType;
+  const T = onnxProto.AttributeProto.AttributeType;
   if (typeof value === 'string') {
     return { name, type: T.STRING, s: new TextEncoder().encode(value) };
   }

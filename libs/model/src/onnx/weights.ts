@@ -1,9 +1,10 @@
 // What exportOnnx's graph and the decode-step graph derived from it share: the weight
 // initializers (their names and fused layout), the metadata marking that layout, and the
 // ModelProto wrapper.
-import { onnx } from 'onnx-proto';
+import type { onnx } from 'onnx-proto';
 import { headDim, type LlamaConfig, type Weights } from '../config.ts';
 import type { GraphBuilder } from './graph-builder.ts';
+import { onnxProto } from './onnx-proto.ts';
 
 export const ONNX_OPSET = 17;
 
@@ -33,7 +34,7 @@ export function encodeModel(
       output: g.outputs,
     },
   };
-  return onnx.ModelProto.encode(model).finish();
+  return onnxProto.ModelProto.encode(model).finish();
 }
 
 /** Names of the initializers that carry weights (everything else is a small constant). */
