@@ -76,3 +76,22 @@ export function parameterShapes(config: LlamaConfig): Array<[string, number[]]> 
   if (!config.tie_word_embeddings) shapes.push(['lm_head.weight', [config.vocab_size, hidden]]);
   return shapes;
 }
+
+/** cos/sin tables [maxPositions, headDim] in rotate-half layout (each frequency twice). */
+export function ropeTables(config: LlamaConfig): [Float32Array, Float32Array] {
+  const hd = headDim(config);
+  const half = hd / 2;
+  const n = config.max_position_embeddings;
+  const cos = new Float32Array(n * hd);
+  const sin = new Float32Array(n * hd);
+  for (let pos = 0; pos < n; pos++) {
+    for (let i = 0; i < half; i++) {
+      // Same float32 rounding of inv_freq as transformers' default rope init.
+      const invFreq = Math.fround(1 / config.rope_theta ** ((2 * i) / hd));
+      const angle = Math.fround(pos * invFreq);
+      cos[pos * hd + i] = cos[pos * hd + i + half] = Math.cos(angle);
+      sin[pos * hd + i] = sin[pos * hd + i + half] = Math.sin(angle);
+    }
+  }
+  return [cos, sin];
+}

@@ -5,7 +5,7 @@
 
 import * as tf from '@tensorflow/tfjs';
 import { checkWeights } from './checkpoint.ts';
-import { headDim, type LlamaConfig, parameterShapes, type Weights } from './config.ts';
+import { headDim, type LlamaConfig, parameterShapes, ropeTables, type Weights } from './config.ts';
 
 // Added to attention scores that must get no weight; large enough that exp() underflows
 // to 0 in float32, small enough that a fully masked row stays finite.
@@ -215,19 +215,8 @@ export class LlamaModel {
     this.config = config;
     this.params = params;
     const hd = headDim(config);
-    const half = hd / 2;
     const positions = config.max_position_embeddings;
-    const cos = new Float32Array(positions * hd);
-    const sin = new Float32Array(positions * hd);
-    for (let p = 0; p < positions; p++) {
-      for (let i = 0; i < half; i++) {
-        // As transformers: inv_freq computed in float32, angle = position * inv_freq.
-        const invFreq = Math.fround(1 / config.rope_theta ** ((2 * i) / hd));
-        const angle = Math.fround(p * invFreq);
-        cos[p * hd + i] = cos[p * hd + i + half] = Math.cos(angle);
-        sin[p * hd + i] = sin[p * hd + i + half] = Math.sin(angle);
-      }
-    }
+    const [cos, sin] = ropeTables(config);
     this.cos = tf.tensor2d(cos, [positions, hd]);
     this.sin = tf.tensor2d(sin, [positions, hd]);
     const tiled = (heads: number, scale: number) =>

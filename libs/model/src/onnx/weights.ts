@@ -2,7 +2,7 @@
 // initializers (their names and fused layout), the metadata marking that layout, and the
 // ModelProto wrapper.
 import type { onnx } from 'onnx-proto';
-import { headDim, type LlamaConfig, type Weights } from '../config.ts';
+import { headDim, type LlamaConfig, ropeTables, type Weights } from '../config.ts';
 import type { GraphBuilder } from './graph-builder.ts';
 import { onnxProto } from './onnx-proto.ts';
 
@@ -108,25 +108,6 @@ export function addWeightInitializers(
     const lm = w('lm_head.weight');
     g.floatInit('lm_head.weight_t', [lm.shape[1], lm.shape[0]], transpose(lm));
   }
-}
-
-/** cos/sin tables [maxPositions, headDim] in rotate-half layout (each frequency twice). */
-function ropeTables(config: LlamaConfig): [Float32Array, Float32Array] {
-  const hd = headDim(config);
-  const half = hd / 2;
-  const n = config.max_position_embeddings;
-  const cos = new Float32Array(n * hd);
-  const sin = new Float32Array(n * hd);
-  for (let pos = 0; pos < n; pos++) {
-    for (let i = 0; i < half; i++) {
-      // Same float32 rounding of inv_freq as transformers' default rope init.
-      const invFreq = Math.fround(1 / config.rope_theta ** ((2 * i) / hd));
-      const angle = Math.fround(pos * invFreq);
-      cos[pos * hd + i] = cos[pos * hd + i + half] = Math.cos(angle);
-      sin[pos * hd + i] = sin[pos * hd + i + half] = Math.sin(angle);
-    }
-  }
-  return [cos, sin];
 }
 
 /**
