@@ -1,6 +1,7 @@
 // llama2.c's published stories260K greedy sample, for tests across the libraries and services.
 // The greedy sample published in llama2.c's doc/stories260K.md (see REFERENCE.md): 256
-// tokens after BOS. They decode to exactly PUBLISHED_GREEDY_TEXT (checked by the tests that use both).
+// tokens after BOS. They decode to exactly PUBLISHED_GREEDY_TEXT (checked by the tests that
+// use both).
 export const PUBLISHED_GREEDY_IDS = [
   403, 407, 261, 378, 432, 383, 286, 261, 376, 298, 315, 421, 395, 317, 426, 338, 401, 396, 267,
   337, 410, 408, 419, 292, 411, 322, 265, 282, 295, 433, 426, 385, 328, 432, 358, 394, 261, 370,
