@@ -30,11 +30,6 @@ export class ContinuousBatcher {
     readonly maxBatch: number,
   ) {}
 
-  /** Rows waiting for a slot now (not yet prefilled). */
-  get waitingRows(): number {
-    return this.waiting.length;
-  }
-
   /**
    * Resolves once no decoding loop runs. Releasing the sessions before that could free
    * one under a pass already scheduled (onnxruntime-node defers each run to setImmediate).
