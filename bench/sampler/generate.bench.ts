@@ -3,10 +3,14 @@
 // and, when Python has torch and transformers, the same workload through transformers
 // generate on the same weights and cores, side by side.  Run: bun bench/sampler/generate.bench.ts
 // GSIL_BENCH_CORES=N sets the cores both sides use (default: all of this machine's).
-import { execFileSync } from 'node:child_process';
+// The two sides take turns, one timed run each per round, so a slow spell of a shared
+// machine falls on both; the ratio column is the median of the rounds' ratios.
+// GSIL_BENCH_RUNS=N sets the rounds (default 3); GSIL_BENCH_VERBOSE=1 prints every round.
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import { assetFile } from '@gsil/assets';
 import {
   createSession,
@@ -25,8 +29,8 @@ import type * as ort from 'onnxruntime-node';
 import { findPython } from '../../test/support/python.ts';
 
 const NEW_TOKENS = 128;
-/** Timed runs of each KV-cache workload; the median is reported. */
-const RUNS = 3;
+/** Rounds of timed runs of each KV-cache workload; medians are reported. */
+const RUNS = Number(process.env.GSIL_BENCH_RUNS ?? 3);
 // GSIL_BENCH_BATCHES=64 narrows the workloads; GSIL_BENCH_RECOMPUTE=0 skips the no-cache rows
 // (ours and transformers'), which take most of a full run.
 const BATCHES = (process.env.GSIL_BENCH_BATCHES ?? '1,16,64').split(',').map(Number);
@@ -83,22 +87,19 @@ const nowSeconds = () => {
   return (user + system) / 1e6;
 };
 
-async function cached(batch: number, params: SamplingParams): Promise<number> {
+/** One timed run of the KV-cache workload through `generate`. */
+async function cachedRun(
+  generate: Generator['generate'],
+  batch: number,
+  params: SamplingParams,
+): Promise<number> {
   const requests = Array.from({ length: batch }, (_, i) => ({ promptIds: [1], sampleIndex: i }));
-  return withGenerator(batch, async (generate) => {
-    // One warm-up run of the whole workload (a fresh session allocates and compiles as it
-    // meets each shape), then the median of RUNS timed runs; hf_generate.py does the same.
-    const figures: number[] = [];
-    for (let run = 0; run <= RUNS; run++) {
-      const start = nowSeconds();
-      let tokens = 0;
-      for await (const c of generate(requests, { ...params, maxNewTokens: NEW_TOKENS })) {
-        tokens += c.tokenIds.length;
-      }
-      if (run > 0) figures.push(tokens / (nowSeconds() - start));
-    }
-    return figures.sort((a, b) => a - b)[Math.floor(RUNS / 2)];
-  });
+  const start = nowSeconds();
+  let tokens = 0;
+  for await (const c of generate(requests, { ...params, maxNewTokens: NEW_TOKENS })) {
+    tokens += c.tokenIds.length;
+  }
+  return tokens / (nowSeconds() - start);
 }
 
 /** Decoding without a cache: every step runs the whole sequence again. */
@@ -126,63 +127,114 @@ async function recompute(batch: number, params: SamplingParams): Promise<number>
   return (batch * NEW_TOKENS) / ((performance.now() - start) / 1000);
 }
 
-function transformersFigures(): Map<string, number> | string {
+/**
+ * transformers' generate in a long-lived Python process (hf_generate.py) on the same weights,
+ * asked for one timed run at a time so that its runs alternate with ours; or why it cannot
+ * run here.
+ */
+interface Baseline {
+  run(batch: number, mode: string, cache: boolean): Promise<number>;
+  close(): void;
+}
+
+async function startBaseline(): Promise<Baseline | string> {
   const { python, missing } = findPython(['torch', 'transformers'], 'GSIL_BENCH_PYTHON');
   if (!python) return missing;
   const dir = mkdtempSync(join(tmpdir(), 'gsil-bench-'));
-  try {
-    saveCheckpoint(dir, { config, weights, tokenizerJson: '{}' });
-    const script = join(import.meta.dir, 'hf_generate.py');
-    const text = execFileSync(
-      python,
-      [
-        script,
-        dir,
-        BATCHES.join(','),
-        String(NEW_TOKENS),
-        String(CORES),
-        CPU_CLOCK ? 'cpu' : 'wall',
-        RECOMPUTE ? 'recompute' : 'kv-only',
-      ],
-      {
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'ignore'],
-      },
-    );
-    const figures = new Map<string, number>();
-    for (const line of text.trim().split('\n')) {
-      const r = JSON.parse(line);
-      figures.set(`${r.batch}/${r.mode}/${r.cache}`, r.tokensPerSecond);
-    }
-    return figures;
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  saveCheckpoint(dir, { config, weights, tokenizerJson: '{}' });
+  const child = spawn(
+    python,
+    [
+      join(import.meta.dir, 'hf_generate.py'),
+      dir,
+      String(NEW_TOKENS),
+      String(CORES),
+      CPU_CLOCK ? 'cpu' : 'wall',
+    ],
+    { stdio: ['pipe', 'pipe', 'inherit'] },
+  );
+  const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+  const nextAnswer = async () => {
+    const { value, done } = await lines.next();
+    if (done) throw new Error(`hf_generate.py exited (code ${child.exitCode})`);
+    return JSON.parse(value);
+  };
+  await nextAnswer(); // {"ready": true} once the model is loaded
+  return {
+    async run(batch, mode, cache) {
+      child.stdin.write(
+        `${batch} ${mode === 'greedy' ? 'greedy' : 'top-p'} ${cache ? 'kv' : 'recompute'}\n`,
+      );
+      return (await nextAnswer()).tokensPerSecond;
+    },
+    close() {
+      child.stdin.end();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
 
-const rows: Array<{ batch: number; mode: string; cache: boolean; ort: number }> = [];
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const hf = await startBaseline();
+const rows: Array<{
+  batch: number;
+  mode: string;
+  cache: boolean;
+  ort: number;
+  hf?: number;
+  ratio?: number;
+}> = [];
 for (const batch of BATCHES) {
   for (const [mode, params] of MODES) {
-    rows.push({ batch, mode, cache: true, ort: await cached(batch, params) });
-    if (RECOMPUTE) rows.push({ batch, mode, cache: false, ort: await recompute(batch, params) });
+    // One warm-up run on each side (a fresh session allocates and compiles as it meets each
+    // shape), then RUNS rounds of one run each, ours then theirs: a slow spell on this
+    // shared machine then lands on both sides of a round. Reported: the medians, and the
+    // median of the per-round ratios.
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    await withGenerator(batch, async (generate) => {
+      await cachedRun(generate, batch, params);
+      for (let round = 0; round < RUNS; round++) {
+        ours.push(await cachedRun(generate, batch, params));
+        if (typeof hf !== 'string') theirs.push(await hf.run(batch, mode, true));
+      }
+    });
+    if (process.env.GSIL_BENCH_VERBOSE) {
+      console.error(
+        `${batch} ${mode}: ours ${ours.map(Math.round)} theirs ${theirs.map(Math.round)}`,
+      );
+    }
+    rows.push({
+      batch,
+      mode,
+      cache: true,
+      ort: median(ours),
+      hf: theirs.length ? median(theirs) : undefined,
+      ratio: theirs.length ? median(ours.map((o, i) => o / theirs[i])) : undefined,
+    });
+    if (RECOMPUTE) {
+      const ort = await recompute(batch, params);
+      const ref = typeof hf === 'string' ? undefined : await hf.run(batch, mode, false);
+      rows.push({ batch, mode, cache: false, ort, hf: ref, ratio: ref ? ort / ref : undefined });
+    }
   }
 }
-const hf = transformersFigures();
+if (typeof hf !== 'string') hf.close();
 console.log(
   `ONNX Runtime (${executionProvider}, ${optimumOnly ? 'Optimum graph only, 1 thread' : `decode-step graph, ${CORES} decode workers`}) vs transformers (${CORES} torch threads), ${NEW_TOKENS} new tokens, generated tokens/s (${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
 );
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
 console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');
 for (const r of rows) {
-  const ref = typeof hf === 'string' ? undefined : hf.get(`${r.batch}/${r.mode}/${r.cache}`);
   console.log(
     [
       String(r.batch).padStart(5),
       r.mode.padEnd(10),
       (r.cache ? 'kv' : 'recompute').padEnd(9),
       r.ort.toFixed(0).padStart(11),
-      (ref ? ref.toFixed(0) : '-').padStart(20),
-      (ref ? `${(r.ort / ref).toFixed(2)}x` : '-').padStart(18),
+      (r.hf ? r.hf.toFixed(0) : '-').padStart(20),
+      (r.ratio ? `${r.ratio.toFixed(2)}x` : '-').padStart(18),
     ].join('  '),
   );
 }
