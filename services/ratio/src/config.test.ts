@@ -25,7 +25,7 @@ describe('ratio config', () => {
     expect(error).toBeInstanceOf(ConfigError);
     const problems = (error as ConfigError).problems.join('\n');
     expect(problems).toContain('provider: received "tpu" (from GSIL_RATIO_PROVIDER)');
-    expect(problems).toContain('"auto"|"cuda"|"cpu"');
+    expect(problems).toContain('"auto"|"cuda"|"webgpu"|"cpu"');
     expect(problems).toContain('cacheEntries: received -5 (from GSIL_RATIO_CACHE_ENTRIES)');
   });
 

@@ -9,7 +9,7 @@ import { z } from 'zod';
 export const RATIO_ENV_PREFIX = 'GSIL_RATIO_';
 
 /** Execution providers this service knows how to ask ONNX Runtime for. */
-export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'cpu'] as const;
+export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
 
 export const RatioConfigSchema = z
   .object({
@@ -53,7 +53,7 @@ export const RatioConfigSchema = z
       .enum(EXECUTION_PROVIDERS)
       .default('auto')
       .describe(
-        'ONNX Runtime execution provider: "auto" (cuda when installed, else cpu), "cuda" or "cpu"',
+        'ONNX Runtime execution provider: "auto" (cuda when its library is installed, else webgpu when a GPU adapter exists, else cpu), "cuda", "webgpu" or "cpu"; an explicit one that fails to load falls back to cpu with a warning',
       ),
     threads: z
       .number()

@@ -38,7 +38,9 @@ export const SamplerConfig = z
     provider: z
       .enum(['auto', 'cuda', 'webgpu', 'cpu'])
       .default('auto')
-      .describe('ONNX Runtime execution provider; auto tries cuda, then cpu'),
+      .describe(
+        'ONNX Runtime execution provider; auto tries cuda (when its library is installed), then webgpu (when a GPU adapter exists), then cpu; an explicit one that fails to load falls back to cpu with a warning',
+      ),
     threads: count(0)
       .default(1)
       .describe(

@@ -87,7 +87,8 @@ export async function startSampler(
     fetchers,
     load: (dir, ref) =>
       loadModelDir(dir, {
-        provider: config.provider,
+        // The self-check resolved 'auto' once; every model then opens on that provider.
+        provider: state.executionProvider === 'unknown' ? config.provider : state.executionProvider,
         threads: config.threads,
         decodeWorkers: config.decodeWorkers,
         maxBatchSize: config.maxBatchSize,

@@ -33,7 +33,7 @@ export interface SamplerState {
   models: ModelCache<LoadedModel>;
   admission: Admission;
   /** Provider found by the start-up self-check; a loaded model's own wins once there is one. */
-  executionProvider: string;
+  executionProvider: 'unknown' | 'cuda' | 'webgpu' | 'cpu';
   logger: Logger;
   onCompletion?: (completion: Completion) => void;
 }
