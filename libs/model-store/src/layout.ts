@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import { isAbsolute, join, normalize, sep } from 'node:path';
 import type { ModelRef } from '@gsil/contracts';
@@ -51,4 +52,23 @@ export function isSafeRelativePath(path: string): boolean {
   if (path === '' || isAbsolute(path) || path.includes('\\')) return false;
   const normalized = normalize(path);
   return normalized === path && !normalized.split(sep).includes('..');
+}
+
+/**
+ * Where a model folder may keep its decoder, first found wins: this project's export and
+ * Optimum's at the top, a transformers.js repository's under onnx/.
+ */
+export const DECODER_ONNX_FILES = ['model.onnx', 'onnx/model.onnx'] as const;
+
+/** The path of the folder's decoder graph; throws naming the places looked in when none. */
+export function decoderOnnxFile(dir: string): string {
+  const found = findDecoderOnnxFile(dir);
+  if (!found)
+    throw new Error(`${dir}: no decoder graph (looked for ${DECODER_ONNX_FILES.join(', ')})`);
+  return found;
+}
+
+/** The path of the folder's decoder graph, or undefined when it has none. */
+export function findDecoderOnnxFile(dir: string): string | undefined {
+  return DECODER_ONNX_FILES.map((file) => join(dir, file)).find((path) => existsSync(path));
 }

@@ -1,4 +1,7 @@
 import { describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { assetFile } from '@gsil/assets';
 import { llama2cVocabToTokenizerJson } from './convert.ts';
 import { GsilTokenizer } from './gsil-tokenizer.ts';
@@ -47,5 +50,52 @@ describe('GsilTokenizer', () => {
     expect(tokenizer.encodePrompt(TEXT)).toEqual([1, ...IDS]);
     expect(tokenizer.encodeResponse(TEXT)).toEqual([...IDS, 2]);
     expect(tokenizer.decode([1, ...IDS, 2])).toBe(TEXT);
+  });
+});
+
+describe('GsilTokenizer.fromModelDir', () => {
+  /** A model folder with the tok512 tokenizer.json and, unless null, this config.json. */
+  function withModelDir(config: Record<string, unknown> | null, body: (dir: string) => void) {
+    const dir = mkdtempSync(join(tmpdir(), 'gsil-tokenizer-'));
+    try {
+      writeFileSync(join(dir, 'tokenizer.json'), JSON.stringify(tokenizerJson));
+      if (config) writeFileSync(join(dir, 'config.json'), JSON.stringify(config));
+      body(dir);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('takes BOS and EOS from config.json, the first of a list', () => {
+    withModelDir({ bos_token_id: 5, eos_token_id: [7, 2] }, (dir) => {
+      const t = GsilTokenizer.fromModelDir(dir);
+      expect([t.bosId, t.eosId]).toEqual([5, 7]);
+      expect(t.encodePrompt(TEXT)).toEqual([5, ...IDS]);
+      expect(t.encodeResponse(TEXT)).toEqual([...IDS, 7]);
+    });
+  });
+
+  test('falls back to <s> and </s> without config.json or where it sets null', () => {
+    withModelDir(null, (dir) => {
+      const t = GsilTokenizer.fromModelDir(dir);
+      expect([t.bosId, t.eosId]).toEqual([1, 2]);
+    });
+    withModelDir({ bos_token_id: null }, (dir) => {
+      const t = GsilTokenizer.fromModelDir(dir);
+      expect([t.bosId, t.eosId]).toEqual([1, 2]);
+    });
+  });
+
+  test('an id outside the vocabulary names the file and field', () => {
+    withModelDir({ bos_token_id: 1, eos_token_id: 512 }, (dir) => {
+      expect(() => GsilTokenizer.fromModelDir(dir)).toThrow(
+        `${join(dir, 'config.json')}: eos_token_id 512 is not one of the 512 token ids of ${join(dir, 'tokenizer.json')}`,
+      );
+    });
+    withModelDir({ bos_token_id: '<s>' }, (dir) => {
+      expect(() => GsilTokenizer.fromModelDir(dir)).toThrow(
+        `${join(dir, 'config.json')}: bos_token_id must be a token id or a list of them, got "<s>"`,
+      );
+    });
   });
 });

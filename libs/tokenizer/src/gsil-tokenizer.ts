@@ -2,8 +2,29 @@
 // project's convention that a prompt is [BOS] + encode(text) and a response is
 // encode(text) + [EOS].
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { Tokenizer } from '@huggingface/tokenizers';
+
+/** BOS and EOS ids where the vocabulary's "<s>" and "</s>" are not them. */
+export interface SpecialTokenIds {
+  bosId?: number;
+  eosId?: number;
+  /** Where the ids come from, for errors (e.g. the config.json path). */
+  from?: string;
+}
+
+/** A config.json token id field: absent or null, one id, or a list whose first is used. */
+function firstId(value: unknown, file: string, field: string): number | undefined {
+  if (value === undefined || value === null) return undefined;
+  const first = Array.isArray(value) ? value[0] : value;
+  if (typeof first !== 'number') {
+    throw new Error(
+      `${file}: ${field} must be a token id or a list of them, got ${JSON.stringify(value)}`,
+    );
+  }
+  return first;
+}
 
 interface TokenizerJson {
   added_tokens?: Array<{ id: number; content: string; special?: boolean }>;
@@ -22,8 +43,16 @@ export class GsilTokenizer {
   private readonly specialIds: Set<number>;
   private readonly trimsSpaces: boolean;
 
-  /** `tokenizerJson`: the tokenizer.json document, as text or parsed. */
-  constructor(tokenizerJson: string | Record<string, unknown>, source = 'tokenizer.json') {
+  /**
+   * `tokenizerJson`: the tokenizer.json document, as text or parsed. `special` gives the BOS
+   * and EOS ids (a model's config.json has them); without it they are the ids of "<s>" and
+   * "</s>", as in Llama's sentencepiece vocabularies.
+   */
+  constructor(
+    tokenizerJson: string | Record<string, unknown>,
+    source = 'tokenizer.json',
+    special: SpecialTokenIds = {},
+  ) {
     const json = (
       typeof tokenizerJson === 'string' ? JSON.parse(tokenizerJson) : tokenizerJson
     ) as TokenizerJson;
@@ -42,12 +71,41 @@ export class GsilTokenizer {
       if (found === undefined) throw new Error(`${source}: vocabulary has no ${token} token`);
       return found;
     };
-    this.bosId = id('<s>');
-    this.eosId = id('</s>');
+    const ids = Math.max(this.vocabSize, ...(json.added_tokens ?? []).map((t) => t.id + 1));
+    const checked = (value: number | undefined, field: string, fallback: string): number => {
+      if (value === undefined) return id(fallback);
+      if (!(Number.isInteger(value) && value >= 0 && value < ids)) {
+        throw new Error(
+          `${special.from ?? source}: ${field} ${value} is not one of the ${ids} token ids of ${source}`,
+        );
+      }
+      return value;
+    };
+    this.bosId = checked(special.bosId, 'bos_token_id', '<s>');
+    this.eosId = checked(special.eosId, 'eos_token_id', '</s>');
   }
 
-  static fromFile(path: string): GsilTokenizer {
-    return new GsilTokenizer(readFileSync(path, 'utf8'), path);
+  static fromFile(path: string, special: SpecialTokenIds = {}): GsilTokenizer {
+    return new GsilTokenizer(readFileSync(path, 'utf8'), path, special);
+  }
+
+  /**
+   * The tokenizer of a model folder: its tokenizer.json, with BOS and EOS from config.json's
+   * bos_token_id and eos_token_id where it sets them (the first, where eos_token_id lists
+   * several).
+   */
+  static fromModelDir(dir: string): GsilTokenizer {
+    const configPath = join(dir, 'config.json');
+    let special: SpecialTokenIds = {};
+    if (existsSync(configPath)) {
+      const config = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+      special = {
+        bosId: firstId(config.bos_token_id, configPath, 'bos_token_id'),
+        eosId: firstId(config.eos_token_id, configPath, 'eos_token_id'),
+        from: configPath,
+      };
+    }
+    return GsilTokenizer.fromFile(join(dir, 'tokenizer.json'), special);
   }
 
   /** sentencepiece ids of `text`, with the dummy leading space, without BOS or EOS. */

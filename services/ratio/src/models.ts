@@ -13,6 +13,7 @@ import {
 } from '@gsil/inference';
 import {
   DirectoryModelFetcher,
+  decoderOnnxFile,
   GrpcModelFetcher,
   ModelCache,
   type ModelFetcher,
@@ -119,8 +120,8 @@ export class ModelRegistry {
     let session: CreatedSession;
     try {
       config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
-      tokenizer = GsilTokenizer.fromFile(join(dir, 'tokenizer.json'));
-      session = await createSession(join(dir, 'model.onnx'), {
+      tokenizer = GsilTokenizer.fromModelDir(dir);
+      session = await createSession(decoderOnnxFile(dir), {
         executionProvider: this.options.provider,
         intraOpThreads: this.options.threads,
         warn: (message) => this.options.logger.warn({ model: `${name}/${version}` }, message),

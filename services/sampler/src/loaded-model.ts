@@ -4,10 +4,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DecodePool, type ExecutionProviderChoice } from '@gsil/inference';
 import type { LlamaConfig } from '@gsil/model';
+import { decoderOnnxFile } from '@gsil/model-store';
 import { GsilTokenizer } from '@gsil/tokenizer';
-
-/** Files of a model version directory that the sampler reads. */
-export const MODEL_FILES = ['model.onnx', 'tokenizer.json', 'config.json'];
 
 export interface LoadedModel {
   tokenizer: GsilTokenizer;
@@ -42,13 +40,10 @@ export interface LoadOptions {
 
 export async function loadModelDir(dir: string, options: LoadOptions): Promise<LoadedModel> {
   const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as LlamaConfig;
-  const tokenizer = new GsilTokenizer(
-    await readFile(join(dir, 'tokenizer.json'), 'utf8'),
-    join(dir, 'tokenizer.json'),
-  );
+  const tokenizer = GsilTokenizer.fromModelDir(dir);
   // Our own exports also get the decode-step graph (the generator's fast path); other
   // graphs in the Optimum convention run on their session alone.
-  const pool = await DecodePool.start(join(dir, 'model.onnx'), {
+  const pool = await DecodePool.start(decoderOnnxFile(dir), {
     workers: Math.min(options.decodeWorkers, options.maxBatchSize),
     maxBatch: options.maxBatchSize,
     executionProvider: options.provider,

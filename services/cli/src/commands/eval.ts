@@ -5,7 +5,6 @@ import { resolveAsset } from '@gsil/assets';
 import { loadDemonstrations, type TaskName } from '@gsil/data';
 import { taskMetrics } from '@gsil/eval';
 import { scoreResponses } from '@gsil/inference';
-import { GsilTokenizer } from '@gsil/tokenizer';
 import { modelFiles, openModel } from '../local/models.ts';
 
 export interface EvalOptions {
@@ -27,9 +26,9 @@ async function devFile(task: TaskName): Promise<string> {
 
 export async function evalCommand(options: EvalOptions): Promise<void> {
   const files = await modelFiles(options.model);
-  const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
+  const { tokenizer } = files;
   // Greedy answers for the whole dev set: one decode thread per core.
-  const model = await openModel(files.onnx, tokenizer.vocabSize, availableParallelism());
+  const model = await openModel(files.onnx, files.vocab, availableParallelism());
   const maxNewTokens = options.maxNewTokens ?? files.evalMaxNewTokens ?? DEFAULT_MAX_NEW_TOKENS;
   if (!(Number.isInteger(maxNewTokens) && maxNewTokens > 0 && maxNewTokens < files.contextTokens)) {
     throw new Error(

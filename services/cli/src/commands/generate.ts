@@ -1,6 +1,5 @@
 // `gsil generate`: one completion with ONNX Runtime. Only the completion goes to
 // stdout, so the command composes in shell pipelines; logs go to stderr.
-import { GsilTokenizer } from '@gsil/tokenizer';
 import { modelFiles, openModel } from '../local/models.ts';
 
 export interface GenerateOptions {
@@ -34,7 +33,7 @@ export async function generateCommand(options: GenerateOptions): Promise<void> {
   );
 
   const files = await modelFiles(options.model);
-  const tokenizer = GsilTokenizer.fromFile(files.tokenizer);
+  const { tokenizer } = files;
   const promptIds = options.prompt ? tokenizer.encodePrompt(options.prompt) : [tokenizer.bosId];
   if (promptIds.length >= files.contextTokens) {
     throw new Error(
@@ -47,7 +46,7 @@ export async function generateCommand(options: GenerateOptions): Promise<void> {
     process.stderr.write(`gsil: generating ${maxNewTokens} tokens: the context ends there\n`);
   }
 
-  const model = await openModel(files.onnx, tokenizer.vocabSize);
+  const model = await openModel(files.onnx, files.vocab);
   try {
     for await (const completion of model.generator.generate([{ promptIds }], {
       maxNewTokens,

@@ -6,7 +6,8 @@ import { defaultCacheDir, resolveAsset } from '@gsil/assets';
 import { createSession, DecodePool } from '@gsil/inference';
 import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
-import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import { findDecoderOnnxFile } from '@gsil/model-store';
+import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
 
 const ONNX_FILE = 'model.onnx';
@@ -36,7 +37,9 @@ async function baseModelDir(): Promise<string> {
  */
 export async function modelFiles(modelDir?: string): Promise<{
   onnx: string | Uint8Array;
-  tokenizer: string;
+  tokenizer: GsilTokenizer;
+  /** Width of the graph's logits (config.json's vocab_size). */
+  vocab: number;
   contextTokens: number;
   evalMaxNewTokens?: number;
 }> {
@@ -44,9 +47,9 @@ export async function modelFiles(modelDir?: string): Promise<{
   if (!existsSync(join(dir, 'config.json'))) {
     throw new Error(`${dir}: not a model directory (no config.json)`);
   }
-  // A checkpoint written by another tool has no model.onnx: export it in memory.
-  let onnx: string | Uint8Array = join(dir, ONNX_FILE);
-  if (!existsSync(onnx)) {
+  // A checkpoint written by another tool has no decoder graph: export it in memory.
+  let onnx: string | Uint8Array | undefined = findDecoderOnnxFile(dir);
+  if (!onnx) {
     const { config, weights } = loadCheckpoint(dir);
     onnx = exportOnnx(config, weights);
   }
@@ -59,7 +62,8 @@ export async function modelFiles(modelDir?: string): Promise<{
   return {
     evalMaxNewTokens: generation.max_new_tokens,
     onnx,
-    tokenizer: join(dir, 'tokenizer.json'),
+    tokenizer: GsilTokenizer.fromModelDir(dir),
+    vocab: Number(config.vocab_size),
     contextTokens: Number(config.max_position_embeddings),
   };
 }

@@ -1,0 +1,149 @@
+"""Builds the foreign-export fixture for the sampler tests; run once, its outputs are committed.
+
+A small Llama with random weights (vocab 512, so the stories260K tokenizer fits it) and grouped
+query attention (4 heads, 2 KV heads), exported by torch.onnx with the Optimum / transformers.js
+input and output names, not by this project's exporter. expected.json holds what transformers
+itself generates: greedy tokens for each prompt (the prompt encoded by sentencepiece, BOS
+first) and the temperature-1 log-probability of each generated token.
+
+    python3 make_fixture.py path/to/tok512.model
+
+needs torch, transformers, sentencepiece and onnx (onnxruntime to check the export).
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import sentencepiece
+import torch
+from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+
+HERE = Path(__file__).parent
+PROMPTS = ["Once upon a time", "The cat sat", "Lily"]
+NEW_TOKENS = 24
+
+config = LlamaConfig(
+    vocab_size=512,
+    hidden_size=48,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=256,
+    rms_norm_eps=1e-5,
+    rope_theta=10000.0,
+    bos_token_id=1,
+    eos_token_id=2,
+    tie_word_embeddings=False,
+    initializer_range=0.25,
+)
+torch.manual_seed(20261204)
+model = LlamaForCausalLM(config).eval()
+LAYERS = config.num_hidden_layers
+
+
+class WithPast(torch.nn.Module):
+    """One forward pass with flat past_key_values inputs and present outputs (Optimum names)."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        cache = DynamicCache()
+        for i in range(LAYERS):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        out = self.inner(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        present = []
+        for i in range(LAYERS):
+            layer = out.past_key_values.layers[i]
+            present += [layer.keys, layer.values]
+        return (out.logits, *present)
+
+
+kv_heads = config.num_key_value_heads
+head_dim = config.hidden_size // config.num_attention_heads
+past_names = [f"past_key_values.{i}.{kind}" for i in range(LAYERS) for kind in ("key", "value")]
+present_names = [f"present.{i}.{kind}" for i in range(LAYERS) for kind in ("key", "value")]
+batch, seq, past_len = 2, 3, 4
+example = (
+    torch.randint(3, 512, (batch, seq)),
+    torch.ones(batch, past_len + seq, dtype=torch.int64),
+    torch.arange(past_len, past_len + seq).repeat(batch, 1),
+    *[torch.randn(batch, kv_heads, past_len, head_dim) for _ in past_names],
+)
+dynamic = {
+    "input_ids": {0: "batch_size", 1: "sequence_length"},
+    "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+    "position_ids": {0: "batch_size", 1: "sequence_length"},
+    "logits": {0: "batch_size", 1: "sequence_length"},
+}
+for name in past_names:
+    dynamic[name] = {0: "batch_size", 2: "past_sequence_length"}
+for name in present_names:
+    dynamic[name] = {0: "batch_size", 2: "total_sequence_length"}
+torch.onnx.export(
+    WithPast(model),
+    example,
+    str(HERE / "model.onnx"),
+    input_names=["input_ids", "attention_mask", "position_ids", *past_names],
+    output_names=["logits", *present_names],
+    dynamic_axes=dynamic,
+    opset_version=17,
+    dynamo=False,
+)
+config.save_pretrained(HERE)
+
+sp = sentencepiece.SentencePieceProcessor(model_file=sys.argv[1])
+cases = []
+for text in PROMPTS:
+    prompt = [config.bos_token_id, *sp.encode(text)]
+    out = model.generate(
+        torch.tensor([prompt]),
+        attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
+        max_new_tokens=NEW_TOKENS,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
+        eos_token_id=config.eos_token_id,
+        pad_token_id=config.eos_token_id,
+    )
+    ids = out.sequences[0, len(prompt) :].tolist()
+    logprobs = [
+        torch.log_softmax(score[0].double(), -1)[tok].item() for score, tok in zip(out.scores, ids)
+    ]
+    # Distance between the best and second-best logit along the path: the fixture is only
+    # useful when greedy is not decided by float rounding.
+    margin = min((s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores)
+    cases.append({"text": text, "prompt_ids": prompt, "ids": ids, "logprobs": logprobs})
+    print(text, prompt, ids, f"smallest top-2 logit gap {margin:.4f}")
+(HERE / "expected.json").write_text(
+    json.dumps({"new_tokens": NEW_TOKENS, "cases": cases}, indent=2) + "\n"
+)
+
+try:
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(HERE / "model.onnx"))
+    prompt = cases[0]["prompt_ids"]
+    feeds = {
+        "input_ids": np.array([prompt], dtype=np.int64),
+        "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
+        "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
+    }
+    for name in past_names:
+        feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
+    logits = session.run(["logits"], feeds)[0]
+    with torch.no_grad():
+        reference = model(torch.tensor([prompt])).logits.numpy()
+    print("onnxruntime vs torch, max |logit difference|:", np.abs(logits - reference).max())
+except ImportError:
+    pass

@@ -1,0 +1,71 @@
+// The ratio service scoring with a decoder it did not export: torch.onnx's export of a small
+// grouped-query Llama in the Optimum convention, laid out as a transformers.js repository
+// (onnx/model.onnx). Expected log-probabilities come from transformers (the fixture's
+// make_fixture.py).
+import { afterAll, beforeAll, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
+import { type LogProbsResponse, RatioServiceClient } from '@gsil/contracts';
+import { createLogger } from '@gsil/service-kit';
+import {
+  OPTIMUM_TINY,
+  writeOptimumTinyModel,
+} from '../../../libs/model/src/testing/optimum-tiny.ts';
+import { type RunningRatio, startRatio } from './main.ts';
+
+const MODEL = { name: 'tiny', version: 'optimum' };
+
+let root: string;
+let ratio: RunningRatio;
+let client: RatioServiceClient;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'gsil-ratio-foreign-'));
+  await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
+  ratio = await startRatio({
+    port: 0,
+    host: '127.0.0.1',
+    modelRoot: root,
+    provider: 'cpu',
+    threads: 1,
+    handleSignals: false,
+    logger: createLogger('ratio', 'silent'),
+  });
+  client = new RatioServiceClient(`127.0.0.1:${ratio.port}`, credentials.createInsecure());
+});
+
+afterAll(async () => {
+  client?.close();
+  await ratio?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+test('LogProbs of transformers greedy continuations equal transformers log-probabilities', async () => {
+  const tokens = (ids: number[]) => ({ value: { $case: 'tokens' as const, value: { ids } } });
+  const response = await new Promise<LogProbsResponse>((resolve, reject) =>
+    client.logProbs(
+      {
+        requestId: '',
+        model: MODEL,
+        perToken: true,
+        pairs: OPTIMUM_TINY.cases.map((c) => ({
+          prompt: tokens(c.prompt_ids),
+          response: tokens(c.ids),
+        })),
+      },
+      (err, res) => (err ? reject(err) : resolve(res)),
+    ),
+  );
+  expect(response.results).toHaveLength(OPTIMUM_TINY.cases.length);
+  OPTIMUM_TINY.cases.forEach((c, i) => {
+    const result = response.results[i];
+    expect(result.tokenCount).toBe(c.ids.length);
+    const sum = c.logprobs.reduce((a, b) => a + b, 0);
+    expect(Math.abs(result.logprob - sum)).toBeLessThan(1e-3);
+    result.tokenLogprobs.forEach((lp, t) => {
+      expect(Math.abs(lp - c.logprobs[t])).toBeLessThan(1e-4);
+    });
+  });
+});

@@ -1,0 +1,101 @@
+// The sampler serving a decoder it did not export: a small random-weight Llama with grouped
+// query attention, exported by torch.onnx with the Optimum / transformers.js names and laid
+// out as a transformers.js repository (onnx/model.onnx). Expected tokens and log-probabilities
+// come from transformers' own generate (libs/model/src/testing/optimum-tiny/make_fixture.py).
+import { afterAll, beforeAll, describe, expect, test } from 'bun:test';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FinishReason } from '@gsil/contracts';
+import { createLogger } from '@gsil/service-kit';
+import {
+  OPTIMUM_TINY as expected,
+  writeOptimumTinyModel,
+} from '../../../libs/model/src/testing/optimum-tiny.ts';
+import { type RunningSampler, startSampler } from './main.ts';
+import { connect, generate, type SamplerClient, text, tokens } from './test-fixture.ts';
+
+const MODEL = { name: 'tiny', version: 'optimum' };
+
+let root: string;
+let sampler: RunningSampler;
+let client: SamplerClient;
+
+beforeAll(async () => {
+  root = mkdtempSync(join(tmpdir(), 'gsil-sampler-foreign-'));
+  await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
+  sampler = await startSampler(
+    {
+      port: 0,
+      host: '127.0.0.1',
+      metricsPort: 0,
+      modelRoot: root,
+      cacheDir: join(root, '.cache'),
+      provider: 'cpu',
+      threads: 1,
+      maxBatchSize: 8,
+    },
+    {
+      env: {},
+      handleSignals: false,
+      shutdownGraceMs: 200,
+      logger: createLogger('sampler-foreign-test', 'silent'),
+    },
+  );
+  client = connect(sampler.port);
+});
+
+afterAll(async () => {
+  client?.close();
+  await sampler?.close();
+  rmSync(root, { recursive: true, force: true });
+});
+
+describe('a decoder exported by torch.onnx in the Optimum convention', () => {
+  test('greedy from text prompts, batched together, equals transformers generate', async () => {
+    const { completions, error } = await generate(client, {
+      model: MODEL,
+      prompts: expected.cases.map((c) => text(c.text)),
+      sampling: { maxNewTokens: expected.new_tokens },
+    });
+    expect(error).toBeNull();
+    expect(completions).toHaveLength(expected.cases.length);
+    for (const want of expected.cases) {
+      const got = completions.find((c) => c.promptIndex === expected.cases.indexOf(want));
+      expect(got?.promptTokenCount).toBe(want.prompt_ids.length);
+      expect(got?.tokenIds).toEqual(want.ids);
+      expect(got?.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+      const logprobs = got?.tokenLogprobs ?? [];
+      expect(logprobs).toHaveLength(want.logprobs.length);
+      for (let i = 0; i < logprobs.length; i++) {
+        expect(Math.abs(logprobs[i] - want.logprobs[i])).toBeLessThan(1e-4);
+      }
+    }
+  });
+
+  test('a token prompt alone gets the tokens it gets in the batch', async () => {
+    const [, second] = expected.cases;
+    const { completions, error } = await generate(client, {
+      model: MODEL,
+      prompts: [tokens(second.prompt_ids)],
+      sampling: { maxNewTokens: 10 },
+    });
+    expect(error).toBeNull();
+    expect(completions[0].tokenIds).toEqual(second.ids.slice(0, 10));
+  });
+
+  test('seeded sampling is reproducible on it', async () => {
+    const request = {
+      model: MODEL,
+      prompts: [text(expected.cases[0].text)],
+      sampling: { maxNewTokens: 16, temperature: 1, topP: 0.9, seed: 7, numSamples: 3 },
+    };
+    const first = await generate(client, request);
+    const second = await generate(client, request);
+    expect(first.error).toBeNull();
+    const bySample = (r: typeof first) =>
+      [...r.completions].sort((a, b) => a.sampleIndex - b.sampleIndex).map((c) => c.tokenIds);
+    expect(bySample(second)).toEqual(bySample(first));
+    expect(new Set(bySample(first).map((ids) => ids.join(','))).size).toBeGreaterThan(1);
+  });
+});
