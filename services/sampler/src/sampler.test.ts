@@ -299,7 +299,40 @@ describe('request errors', () => {
   });
 });
 
+/** The generated-token counter once two reads 200 ms apart agree (work has stopped). */
+async function settledTokenCount(): Promise<number> {
+  let last = -1;
+  let now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+  for (let i = 0; i < 20 && now !== last; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    last = now;
+    now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
+  }
+  expect(now).toBe(last);
+  return now;
+}
+
 describe('cancellation and info', () => {
+  test('a deadline that passes stops the generation', async () => {
+    const before = await settledTokenCount();
+    // 16 rows x 300 tokens = 4800 tokens if nothing stopped it; the call may run 300 ms.
+    const call = client.generate(
+      GenerateRequest.fromPartial({
+        model: { name: 'stories260k', version: 'base' },
+        prompts: Array.from({ length: 4 }, (_, i) => text(`Tale ${i}`)),
+        sampling: { temperature: 1, maxNewTokens: 300, numSamples: 4, stopTokenIds: [] },
+      }),
+      { deadline: Date.now() + 300 },
+    );
+    const ended = new Promise<number | undefined>((resolve) => {
+      call.on('error', (err: { code?: number }) => resolve(err.code));
+      call.on('end', () => resolve(undefined));
+    });
+    call.on('data', () => {});
+    expect(await ended).toBe(status.DEADLINE_EXCEEDED);
+    expect((await settledTokenCount()) - before).toBeLessThan(4800);
+  });
+
   test('cancelling a call stops its generation', async () => {
     const before = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
     // 16 rows x 300 tokens = 4800 tokens if nothing stopped it.
@@ -322,16 +355,7 @@ describe('cancellation and info', () => {
     call.cancel();
     expect(await ended).toBe(status.CANCELLED);
 
-    // The counter settles: two reads 200 ms apart agree, far below the uncancelled total.
-    let last = -1;
-    let now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
-    for (let i = 0; i < 20 && now !== last; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      last = now;
-      now = await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC);
-    }
-    expect(now).toBe(last);
-    expect(now - before).toBeLessThan(2400);
+    expect((await settledTokenCount()) - before).toBeLessThan(2400);
 
     // The cancelled request's queue tickets were returned: a full-size request is admitted.
     const full = await generate(client, {
