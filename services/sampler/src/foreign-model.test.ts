@@ -7,13 +7,19 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FinishReason } from '@gsil/contracts';
-import { createLogger } from '@gsil/service-kit';
 import {
   OPTIMUM_TINY as expected,
   writeOptimumTinyModel,
 } from '../../../libs/model/src/testing/optimum-tiny.ts';
-import { type RunningSampler, startSampler } from './main.ts';
-import { connect, generate, type SamplerClient, text, tokens } from './test-fixture.ts';
+import type { RunningSampler } from './main.ts';
+import {
+  connect,
+  generate,
+  type SamplerClient,
+  startTestSampler,
+  text,
+  tokens,
+} from './test-fixture.ts';
 
 const MODEL = { name: 'tiny', version: 'optimum' };
 
@@ -24,24 +30,7 @@ let client: SamplerClient;
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gsil-sampler-foreign-'));
   await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
-  sampler = await startSampler(
-    {
-      port: 0,
-      host: '127.0.0.1',
-      metricsPort: 0,
-      modelRoot: root,
-      cacheDir: join(root, '.cache'),
-      provider: 'cpu',
-      threads: 1,
-      maxBatchSize: 8,
-    },
-    {
-      env: {},
-      handleSignals: false,
-      shutdownGraceMs: 200,
-      logger: createLogger('sampler-foreign-test', 'silent'),
-    },
-  );
+  sampler = await startTestSampler(root);
   client = connect(sampler.port);
 });
 

@@ -6,10 +6,10 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { FinishReason, GenerateRequest } from '@gsil/contracts';
 import { createSession, Generator } from '@gsil/inference';
-import { checkHealth, createLogger, type HealthStatus } from '@gsil/service-kit';
+import { checkHealth, type HealthStatus } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
 import { PUBLISHED_GREEDY_TEXT } from '../../../libs/model/src/testing/stories260k-sample.ts';
-import { type RunningSampler, startSampler } from './main.ts';
+import type { RunningSampler } from './main.ts';
 import {
   connect,
   generate,
@@ -17,6 +17,7 @@ import {
   makeModelRoot,
   type SamplerClient,
   scrapeCounter,
+  startTestSampler,
   text,
   tokens,
 } from './test-fixture.ts';
@@ -34,26 +35,15 @@ beforeAll(async () => {
   // A second version with the same files, to exercise eviction.
   cpSync(join(root, 'stories260k/base'), join(root, 'stories260k/v2'), { recursive: true });
   tokenizer = GsilTokenizer.fromFile(join(root, 'stories260k/base/tokenizer.json'));
-  sampler = await startSampler(
+  sampler = await startTestSampler(
+    root,
     {
-      port: 0,
-      host: '127.0.0.1',
-      metricsPort: 0,
-      modelRoot: root,
-      cacheDir: join(root, '.cache'),
-      provider: 'cpu',
-      threads: 1,
-      maxBatchSize: 8,
       maxNewTokensLimit: 300,
       maxSamplesPerPrompt: 4,
       maxQueuedSequences: 64,
       maxResidentModels: 1,
     },
     {
-      env: {},
-      handleSignals: false,
-      shutdownGraceMs: 200,
-      logger: createLogger('sampler-test', 'silent'),
       onListening: async (port) => {
         healthBeforeSelfCheck = await checkHealth(`127.0.0.1:${port}`);
       },

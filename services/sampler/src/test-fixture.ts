@@ -14,7 +14,14 @@ import {
 } from '@gsil/contracts';
 import { importLlama2c, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
+import { createLogger } from '@gsil/service-kit';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import {
+  type RunningSampler,
+  type SamplerOptions,
+  type StartSamplerExtras,
+  startSampler,
+} from './main.ts';
 
 const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 const TOK512_BIN = await assetFile('stories260k', 'tok512.bin');
@@ -33,6 +40,37 @@ export function makeModelRoot(): string {
   });
   writeFileSync(join(dir, 'model.onnx'), exportOnnx(config, weights));
   return root;
+}
+
+/**
+ * A sampler on a free loopback port over `modelRoot`, on the CPU with one thread, quiet,
+ * with its signals left alone; `config` and `options` override.
+ */
+export function startTestSampler(
+  modelRoot: string,
+  config: SamplerOptions = {},
+  extras: StartSamplerExtras = {},
+): Promise<RunningSampler> {
+  return startSampler(
+    {
+      port: 0,
+      host: '127.0.0.1',
+      metricsPort: 0,
+      modelRoot,
+      cacheDir: join(modelRoot, '.cache'),
+      provider: 'cpu',
+      threads: 1,
+      maxBatchSize: 8,
+      ...config,
+    },
+    {
+      env: {},
+      handleSignals: false,
+      shutdownGraceMs: 200,
+      logger: createLogger('sampler-test', 'silent'),
+      ...extras,
+    },
+  );
 }
 
 export type SamplerClient = InstanceType<typeof SamplerServiceClient>;
