@@ -170,7 +170,12 @@ export function defineConfig<S extends ObjectSchema>(schema: S, sources: ConfigS
       return `unknown field(s) ${issue.keys.join(', ')}; accepted fields: ${Object.keys(schema.shape).join(', ')}`;
     }
     const given = raw.get(key);
-    const received = given ? `${JSON.stringify(given.value)} (from ${given.origin})` : 'nothing';
+    // An element of a list field is named by its index; show that element, not the list.
+    let value = given?.value;
+    for (const step of issue.path.slice(1)) {
+      value = (value as Record<PropertyKey, unknown> | undefined)?.[step as PropertyKey];
+    }
+    const received = given ? `${JSON.stringify(value)} (from ${given.origin})` : 'nothing';
     const doc = schema.shape[key]?.description;
     return `${issue.path.join('.')}: received ${received}; ${issue.message}${doc ? ` (${doc})` : ''}`;
   });

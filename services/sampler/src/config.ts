@@ -73,6 +73,14 @@ export const SamplerConfig = z
     maxResidentModels: count(1)
       .default(2)
       .describe('model versions kept loaded at once, least recently used evicted'),
+    preload: z
+      .array(
+        z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected name/version, e.g. "stories260k/base"'),
+      )
+      .default([])
+      .describe(
+        'model versions (name/version, comma-separated) to pull, load and generate a token with before health reports SERVING, so readiness means warm; a version that fails stops start-up',
+      ),
   })
   .strict();
 

@@ -138,6 +138,14 @@ export async function startSampler(
     await running.shutdown(0);
     throw new Error(`sampler self-check failed: ${(err as Error).message}`, { cause: err });
   }
+  try {
+    for (const label of config.preload) await warmUp(models, label, logger);
+  } catch (err) {
+    await running.shutdown(0);
+    await models.close();
+    if (temporaryCache) rmSync(temporaryCache, { recursive: true, force: true });
+    throw new Error(`sampler preload failed: ${(err as Error).message}`, { cause: err });
+  }
   running.setServing();
   logger.info({ executionProvider: state.executionProvider, config }, 'sampler ready');
 
@@ -163,4 +171,26 @@ export async function startSampler(
   };
   if (extras.handleSignals ?? true) process.on('SIGTERM', onSignal).on('SIGINT', onSignal);
   return { port: running.port, metricsPort: running.metricsPort, closed, close };
+}
+
+/** Pulls and loads `name/version`, then generates one greedy token from [BOS] with it. */
+async function warmUp(models: ModelCache<LoadedModel>, label: string, logger: Logger) {
+  const [name, version] = label.split('/');
+  const startMs = performance.now();
+  const model = await models.get({ name, version });
+  const endUse = model.use();
+  try {
+    const prompt = [model.tokenizer.bosId];
+    for await (const completion of model.batcher.generate([{ promptIds: prompt }], {
+      temperature: 0,
+      maxNewTokens: 1,
+    })) {
+      if (completion.tokenIds.length !== 1) {
+        throw new Error(`${label}: a one-token generation gave ${completion.tokenIds.length}`);
+      }
+    }
+  } finally {
+    endUse();
+  }
+  logger.info({ model: label, ms: Math.round(performance.now() - startMs) }, 'preloaded');
 }

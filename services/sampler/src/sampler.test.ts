@@ -398,3 +398,40 @@ describe('cancellation and info', () => {
     expect((await getInfo(client)).loadedModels).toEqual([{ name: 'stories260k', version: 'v2' }]);
   });
 });
+
+describe('preload', () => {
+  test('a preloaded version is loaded and generating before health reports SERVING', async () => {
+    let healthWhileStarting: HealthStatus | null = null;
+    const warm = await startTestSampler(
+      root,
+      { preload: ['stories260k/v2'], cacheDir: join(root, '.cache-preload') },
+      {
+        onListening: async (port) => {
+          healthWhileStarting = await checkHealth(`127.0.0.1:${port}`);
+        },
+      },
+    );
+    try {
+      expect(healthWhileStarting as HealthStatus | null).toBe('NOT_SERVING');
+      expect(await checkHealth(`127.0.0.1:${warm.port}`)).toBe('SERVING');
+      const warmClient = connect(warm.port);
+      // Loaded before any request, and the preload's one token was generated.
+      expect((await getInfo(warmClient)).loadedModels).toEqual([
+        { name: 'stories260k', version: 'v2' },
+      ]);
+      expect(await scrapeCounter(warm.metricsPort!, TOKENS_METRIC)).toBeGreaterThanOrEqual(1);
+      warmClient.close();
+    } finally {
+      await warm.close();
+    }
+  });
+
+  test('a version that cannot be preloaded stops start-up, naming it', async () => {
+    await expect(
+      startTestSampler(root, { preload: ['stories260k/missing'], cacheDir: join(root, '.c2') }),
+    ).rejects.toThrow(/^sampler preload failed: .*stories260k@missing/);
+    await expect(startTestSampler(root, { preload: ['stories260k'] })).rejects.toThrow(
+      'preload.0: received "stories260k"',
+    );
+  });
+});
