@@ -114,8 +114,12 @@ export async function startServer(options: StartServerOptions): Promise<RunningS
     server.forceShutdown();
     throw err;
   }
+  // Where this machine's clients reach it; the log says what was bound.
   const address = `${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
-  logger.info({ address, metricsPort: metricsServer?.port ?? null, services: names }, 'listening');
+  logger.info(
+    { address: `${host}:${port}`, metricsPort: metricsServer?.port ?? null, services: names },
+    'listening',
+  );
 
   // 5. Graceful shutdown.
   let shutdownPromise: Promise<void> | null = null;

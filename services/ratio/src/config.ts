@@ -93,6 +93,12 @@ export const RatioConfigSchema = z
       .positive()
       .default(4096)
       .describe('most pairs in one LogProbs or Ratios request'),
+    shutdownGraceMs: z
+      .number()
+      .int()
+      .min(0)
+      .default(10_000)
+      .describe('milliseconds in-flight calls may finish after SIGTERM before they are cancelled'),
   })
   .strict();
 

@@ -87,6 +87,7 @@ export async function startRatio(
     logger,
     // Signals are ours to handle so that `closed` resolves however the server stops.
     handleSignals: false,
+    shutdownGraceMs: config.shutdownGraceMs,
   });
   // Versions load lazily on first use, so the service is ready as soon as it is bound.
   server.setServing();

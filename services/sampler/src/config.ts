@@ -73,6 +73,9 @@ export const SamplerConfig = z
     maxResidentModels: count(1)
       .default(2)
       .describe('model versions kept loaded at once, least recently used evicted'),
+    shutdownGraceMs: count(0)
+      .default(10_000)
+      .describe('milliseconds in-flight calls may finish after SIGTERM before they are cancelled'),
     preload: z
       .array(
         z.string().regex(/^[^/\s]+\/[^/\s]+$/, 'expected name/version, e.g. "stories260k/base"'),

@@ -43,8 +43,6 @@ export interface StartSamplerExtras {
   env?: Record<string, string | undefined>;
   /** Install SIGTERM/SIGINT handlers (default true; tests turn it off). */
   handleSignals?: boolean;
-  /** Grace period for in-flight calls on close, in ms (default service-kit's). */
-  shutdownGraceMs?: number;
   /** Logger to use (default: JSON to stderr, level from GSIL_LOG_LEVEL). */
   logger?: Logger;
   /**
@@ -122,7 +120,7 @@ export async function startSampler(
     metricsPort: config.metricsPort,
     // Signals are handled below, so that `closed` also resolves on SIGTERM.
     handleSignals: false,
-    shutdownGraceMs: extras.shutdownGraceMs,
+    shutdownGraceMs: config.shutdownGraceMs,
   });
   const generatedTokens = new Counter({
     name: 'gsil_sampler_generated_tokens_total',

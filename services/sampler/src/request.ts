@@ -62,14 +62,23 @@ export function resolveSampling(
   if (topK < 0) throw invalidField('sampling.top_k', `${topK} is negative (0 disables top-k)`);
 
   const maxNewTokens = sampling?.maxNewTokens || limits.maxNewTokens;
-  if (maxNewTokens < 0 || maxNewTokens > limits.maxNewTokensLimit) {
+  if (maxNewTokens < 0) {
+    throw invalidField(
+      'sampling.max_new_tokens',
+      `${maxNewTokens} is negative (0 means ${limits.maxNewTokens})`,
+    );
+  }
+  if (maxNewTokens > limits.maxNewTokensLimit) {
     throw invalidField(
       'sampling.max_new_tokens',
       `${maxNewTokens} exceeds this sampler's limit of ${limits.maxNewTokensLimit} (0 means ${limits.maxNewTokens})`,
     );
   }
   const numSamples = sampling?.numSamples || 1;
-  if (numSamples < 0 || numSamples > limits.maxSamplesPerPrompt) {
+  if (numSamples < 0) {
+    throw invalidField('sampling.num_samples', `${numSamples} is negative (0 means 1)`);
+  }
+  if (numSamples > limits.maxSamplesPerPrompt) {
     throw invalidField(
       'sampling.num_samples',
       `${numSamples} exceeds this sampler's limit of ${limits.maxSamplesPerPrompt} samples per prompt`,

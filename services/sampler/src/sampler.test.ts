@@ -259,6 +259,16 @@ describe('request errors', () => {
       "sampling.max_new_tokens: 301 exceeds this sampler's limit of 300",
     );
     await expectError(
+      { prompts: [text('a')], sampling: { maxNewTokens: -1 } },
+      status.INVALID_ARGUMENT,
+      'sampling.max_new_tokens: -1 is negative (0 means 64)',
+    );
+    await expectError(
+      { prompts: [text('a')], sampling: { numSamples: -2 } },
+      status.INVALID_ARGUMENT,
+      'sampling.num_samples: -2 is negative (0 means 1)',
+    );
+    await expectError(
       { prompts: [tokens([1, 700])] },
       status.INVALID_ARGUMENT,
       'prompts[0].tokens.ids[1]: 700 is not a token id of this model (0 to 511)',

@@ -61,12 +61,12 @@ export function startTestSampler(
       provider: 'cpu',
       threads: 1,
       maxBatchSize: 8,
+      shutdownGraceMs: 200,
       ...config,
     },
     {
       env: {},
       handleSignals: false,
-      shutdownGraceMs: 200,
       logger: createLogger('sampler-test', 'silent'),
       ...extras,
     },
