@@ -1,6 +1,17 @@
+import { parseRunConfig } from '@gsil/run-config';
 import { setupCommand } from '@gsil/tfjs-native';
 import { type Command, Option } from 'commander';
+import { buildRunConfig } from '../local/recipe.ts';
 import { settingsHelp } from '../local/service-settings.ts';
+
+/** The default recipe's effective run config, for the defaults `gsil run --help` shows. */
+const MAWPS = parseRunConfig({
+  ...buildRunConfig({}, {}),
+  samplerAddresses: ['-'],
+  ratioAddresses: ['-'],
+});
+const GSIL = MAWPS.stages.gsil;
+const byDefault = (value: unknown) => ` (default recipe: ${value})`;
 
 /** Repeatable option values accumulate into an array. */
 function collect(value: string, previous: string[] = []): string[] {
@@ -28,11 +39,23 @@ export function registerCommands(program: Command): void {
     .option('--train <file>', 'training file in the recipe format (default: the resolved asset)')
     .option('--dev <file>', 'dev file in the recipe format (default: the resolved asset)')
     .option('--model <dir>', 'base model: a Hugging Face style directory (default stories260K)')
-    .option('--sft-epochs <n>', 'epochs of the SFT stage; 0 skips it', number('sft-epochs'))
-    .option('--iterations <n>', 'GSIL iterations', number('iterations'))
-    .option('--lr <x>', 'peak learning rate of the GSIL updates', number('lr'))
+    .option(
+      '--sft-epochs <n>',
+      `epochs of the SFT stage; 0 skips it${byDefault(MAWPS.stages.sft?.epochs)}`,
+      number('sft-epochs'),
+    )
+    .option(
+      '--iterations <n>',
+      `GSIL iterations${byDefault(GSIL?.iterations)}`,
+      number('iterations'),
+    )
+    .option(
+      '--lr <x>',
+      `peak learning rate of the GSIL updates${byDefault(MAWPS.optimizer.learningRate)}`,
+      number('lr'),
+    )
     .addOption(
-      new Option('--loss <name>', 'GSIL loss').choices([
+      new Option('--loss <name>', `GSIL loss${byDefault(GSIL?.loss)}`).choices([
         'bernoulli',
         'brier',
         'hinge',
@@ -42,12 +65,35 @@ export function registerCommands(program: Command): void {
         'sft',
       ]),
     )
-    .option('--alpha <x>', 'scale of the log ratio in f = alpha * r + beta', number('alpha'))
-    .option('--beta <x>', 'shift of the log ratio in f = alpha * r + beta', number('beta'))
-    .option('--samples-per-prompt <n>', 'self-generated samples per prompt', number('samples'))
-    .option('--temperature <t>', 'sampling temperature for self-data (0 = greedy)', number('t'))
-    .option('--seed <n>', 'seed of shuffling, initialisation and sampling', number('seed'))
-    .option('--backend <name>', 'TF.js backend: auto, tensorflow, wasm, cpu')
+    .option(
+      '--alpha <x>',
+      `scale of the log ratio in f = alpha * r + beta${byDefault(GSIL?.alpha)}`,
+      number('alpha'),
+    )
+    .option(
+      '--beta <x>',
+      `shift of the log ratio in f = alpha * r + beta${byDefault(GSIL?.beta)}`,
+      number('beta'),
+    )
+    .option(
+      '--samples-per-prompt <n>',
+      `self-generated samples per prompt${byDefault(GSIL?.samplesPerPrompt)}`,
+      number('samples'),
+    )
+    .option(
+      '--temperature <t>',
+      `sampling temperature for self-data, 0 = greedy${byDefault(GSIL?.sampling.temperature)}`,
+      number('t'),
+    )
+    .option(
+      '--seed <n>',
+      `seed of shuffling, initialisation and sampling${byDefault(MAWPS.seed)}`,
+      number('seed'),
+    )
+    .option(
+      '--backend <name>',
+      'TF.js backend: auto (native when built, else wasm), tensorflow, wasm, cpu (default auto)',
+    )
     .option('--sampler <addr>', 'use running sampler replica(s) host:port (repeatable)', collect)
     .option('--ratio <addr>', 'use running ratio replica(s) host:port (repeatable)', collect)
     .option('--trainer <addr>', 'use a running trainer host:port')
