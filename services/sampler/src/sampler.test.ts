@@ -352,10 +352,16 @@ describe('cancellation and info', () => {
     while ((await scrapeCounter(sampler.metricsPort!, TOKENS_METRIC)) - before < 160) {
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
+    // The load gauge counts the call's 16 sequences while they decode, none once cancelled.
+    expect(await scrapeCounter(sampler.metricsPort!, 'gsil_sampler_queued_sequences')).toBe(16);
     call.cancel();
     expect(await ended).toBe(status.CANCELLED);
 
     expect((await settledTokenCount()) - before).toBeLessThan(2400);
+    expect(await scrapeCounter(sampler.metricsPort!, 'gsil_sampler_queued_sequences')).toBe(0);
+    expect(await scrapeCounter(sampler.metricsPort!, 'gsil_sampler_queued_sequences_limit')).toBe(
+      64,
+    );
 
     // The cancelled request's queue tickets were returned: a full-size request is admitted.
     const full = await generate(client, {

@@ -112,7 +112,7 @@ export function getInfo(client: SamplerClient): Promise<SamplerInfo> {
 export const text = (value: string) => ({ value: { $case: 'text' as const, value } });
 export const tokens = (ids: number[]) => ({ value: { $case: 'tokens' as const, value: { ids } } });
 
-/** The value of a counter in a Prometheus text exposition. */
+/** The value of an unlabelled counter or gauge in a Prometheus text exposition. */
 export async function scrapeCounter(metricsPort: number, name: string): Promise<number> {
   const body = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
   const line = body.split('\n').find((l) => l.startsWith(`${name} `));
