@@ -26,6 +26,7 @@ import {
 } from './calls.ts';
 import { KvSlots } from './kv-slots.ts';
 import {
+  cacheBranchFeed,
   copyKvRows,
   type DecoderLayout,
   decoderLayout,
@@ -133,6 +134,7 @@ export class Generator {
           rows.map((r) => r.position),
           [rows.length, 1],
         ),
+        ...cacheBranchFeed(this.layout, true),
       };
       this.pastNames().forEach((name, i) => {
         feeds[name] = batch.kv[i];

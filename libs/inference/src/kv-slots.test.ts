@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'bun:test';
 import { KvSlots } from './kv-slots.ts';
 
-const layout = { layers: 1, kvHeads: 2, headDim: 3, vocab: 8 };
+const layout = { layers: 1, kvHeads: 2, headDim: 3, vocab: 8, useCacheBranch: false };
 /** The value written for (row id, kind, head, position, dim): unique and exact in float32. */
 const value = (id: number, t: number, h: number, pos: number, j: number) =>
   id * 100_000 + t * 10_000 + h * 1_000 + pos * 10 + j;

@@ -7,6 +7,11 @@ export interface DecoderLayout {
   kvHeads: number;
   headDim: number;
   vocab: number;
+  /**
+   * Optimum's merged decoders (decoder_model_merged.onnx) take use_cache_branch (bool [1]):
+   * true runs the branch that reads the past, false the one that ignores it.
+   */
+  useCacheBranch: boolean;
 }
 
 export function decoderLayout(session: ort.InferenceSession, vocab: number): DecoderLayout {
@@ -25,7 +30,8 @@ export function decoderLayout(session: ort.InferenceSession, vocab: number): Dec
       `past_key_values.0.key has shape [${shape.join(', ')}]; kv heads and head dim must be fixed`,
     );
   }
-  return { layers: pastKeys.length, kvHeads, headDim, vocab };
+  const useCacheBranch = session.inputNames.includes('use_cache_branch');
+  return { layers: pastKeys.length, kvHeads, headDim, vocab, useCacheBranch };
 }
 
 export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tensor {
@@ -34,9 +40,21 @@ export function int64Tensor(values: ArrayLike<number>, dims: number[]): ort.Tens
   return new ort.Tensor('int64', data, dims);
 }
 
-/** Feeds for a pass without cache: empty past tensors [batch, kvHeads, 0, headDim]. */
+/** use_cache_branch for a merged decoder (nothing for others): whether the pass reads the past. */
+export function cacheBranchFeed(
+  layout: DecoderLayout,
+  readsPast: boolean,
+): Record<string, ort.Tensor> {
+  if (!layout.useCacheBranch) return {};
+  return { use_cache_branch: new ort.Tensor('bool', Uint8Array.of(readsPast ? 1 : 0), [1]) };
+}
+
+/**
+ * Feeds for a pass without cache: empty past tensors [batch, kvHeads, 0, headDim] (and a
+ * merged decoder's use_cache_branch false).
+ */
 export function emptyPast(layout: DecoderLayout, batch: number): Record<string, ort.Tensor> {
-  const feeds: Record<string, ort.Tensor> = {};
+  const feeds: Record<string, ort.Tensor> = cacheBranchFeed(layout, false);
   const empty = new Float32Array(0);
   for (let i = 0; i < layout.layers; i++) {
     for (const kind of ['key', 'value']) {

@@ -56,9 +56,15 @@ export function isSafeRelativePath(path: string): boolean {
 
 /**
  * Where a model folder may keep its decoder, first found wins: this project's export and
- * Optimum's at the top, a transformers.js repository's under onnx/.
+ * Optimum's at the top, a transformers.js repository's under onnx/; then Optimum's merged
+ * decoder (one graph with and without the past, chosen by its use_cache_branch input).
  */
-export const DECODER_ONNX_FILES = ['model.onnx', 'onnx/model.onnx'] as const;
+export const DECODER_ONNX_FILES = [
+  'model.onnx',
+  'onnx/model.onnx',
+  'decoder_model_merged.onnx',
+  'onnx/decoder_model_merged.onnx',
+] as const;
 
 /** The path of the folder's decoder graph; throws naming the places looked in when none. */
 export function decoderOnnxFile(dir: string): string {

@@ -16,6 +16,8 @@ import {
 import { type RunningRatio, startRatio } from './main.ts';
 
 const MODEL = { name: 'tiny', version: 'optimum' };
+/** The same weights as Optimum's merged decoder (onnx/decoder_model_merged.onnx). */
+const MERGED = { name: 'tiny', version: 'merged' };
 
 let root: string;
 let ratio: RunningRatio;
@@ -24,6 +26,7 @@ let client: RatioServiceClient;
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gsil-ratio-foreign-'));
   await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
+  await writeOptimumTinyModel(join(root, MERGED.name, MERGED.version), true);
   ratio = await startRatio({
     port: 0,
     host: '127.0.0.1',
@@ -42,30 +45,36 @@ afterAll(async () => {
   rmSync(root, { recursive: true, force: true });
 });
 
-test('LogProbs of transformers greedy continuations equal transformers log-probabilities', async () => {
-  const tokens = (ids: number[]) => ({ value: { $case: 'tokens' as const, value: { ids } } });
-  const response = await new Promise<LogProbsResponse>((resolve, reject) =>
-    client.logProbs(
-      {
-        requestId: '',
-        model: MODEL,
-        perToken: true,
-        pairs: OPTIMUM_TINY.cases.map((c) => ({
-          prompt: tokens(c.prompt_ids),
-          response: tokens(c.ids),
-        })),
-      },
-      (err, res) => (err ? reject(err) : resolve(res)),
-    ),
-  );
-  expect(response.results).toHaveLength(OPTIMUM_TINY.cases.length);
-  OPTIMUM_TINY.cases.forEach((c, i) => {
-    const result = response.results[i];
-    expect(result.tokenCount).toBe(c.ids.length);
-    const sum = c.logprobs.reduce((a, b) => a + b, 0);
-    expect(Math.abs(result.logprob - sum)).toBeLessThan(1e-3);
-    result.tokenLogprobs.forEach((lp, t) => {
-      expect(Math.abs(lp - c.logprobs[t])).toBeLessThan(1e-4);
+test.each([
+  ['onnx/model.onnx', MODEL],
+  ['onnx/decoder_model_merged.onnx', MERGED],
+])(
+  'LogProbs of transformers greedy continuations equal transformers log-probabilities (%s)',
+  async (_, model) => {
+    const tokens = (ids: number[]) => ({ value: { $case: 'tokens' as const, value: { ids } } });
+    const response = await new Promise<LogProbsResponse>((resolve, reject) =>
+      client.logProbs(
+        {
+          requestId: '',
+          model,
+          perToken: true,
+          pairs: OPTIMUM_TINY.cases.map((c) => ({
+            prompt: tokens(c.prompt_ids),
+            response: tokens(c.ids),
+          })),
+        },
+        (err, res) => (err ? reject(err) : resolve(res)),
+      ),
+    );
+    expect(response.results).toHaveLength(OPTIMUM_TINY.cases.length);
+    OPTIMUM_TINY.cases.forEach((c, i) => {
+      const result = response.results[i];
+      expect(result.tokenCount).toBe(c.ids.length);
+      const sum = c.logprobs.reduce((a, b) => a + b, 0);
+      expect(Math.abs(result.logprob - sum)).toBeLessThan(1e-3);
+      result.tokenLogprobs.forEach((lp, t) => {
+        expect(Math.abs(lp - c.logprobs[t])).toBeLessThan(1e-4);
+      });
     });
-  });
-});
+  },
+);

@@ -22,6 +22,8 @@ import {
 } from './test-fixture.ts';
 
 const MODEL = { name: 'tiny', version: 'optimum' };
+/** The same weights as Optimum's merged decoder (onnx/decoder_model_merged.onnx). */
+const MERGED = { name: 'tiny', version: 'merged' };
 
 let root: string;
 let sampler: RunningSampler;
@@ -30,6 +32,7 @@ let client: SamplerClient;
 beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gsil-sampler-foreign-'));
   await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
+  await writeOptimumTinyModel(join(root, MERGED.name, MERGED.version), true);
   sampler = await startTestSampler(root);
   client = connect(sampler.port);
 });
@@ -41,26 +44,32 @@ afterAll(async () => {
 });
 
 describe('a decoder exported by torch.onnx in the Optimum convention', () => {
-  test('greedy from text prompts, batched together, equals transformers generate', async () => {
-    const { completions, error } = await generate(client, {
-      model: MODEL,
-      prompts: expected.cases.map((c) => text(c.text)),
-      sampling: { maxNewTokens: expected.new_tokens },
-    });
-    expect(error).toBeNull();
-    expect(completions).toHaveLength(expected.cases.length);
-    for (const want of expected.cases) {
-      const got = completions.find((c) => c.promptIndex === expected.cases.indexOf(want));
-      expect(got?.promptTokenCount).toBe(want.prompt_ids.length);
-      expect(got?.tokenIds).toEqual(want.ids);
-      expect(got?.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
-      const logprobs = got?.tokenLogprobs ?? [];
-      expect(logprobs).toHaveLength(want.logprobs.length);
-      for (let i = 0; i < logprobs.length; i++) {
-        expect(Math.abs(logprobs[i] - want.logprobs[i])).toBeLessThan(1e-4);
+  test.each([
+    ['onnx/model.onnx', MODEL],
+    ['onnx/decoder_model_merged.onnx', MERGED],
+  ])(
+    'greedy from text prompts, batched together, equals transformers generate (%s)',
+    async (_, model) => {
+      const { completions, error } = await generate(client, {
+        model,
+        prompts: expected.cases.map((c) => text(c.text)),
+        sampling: { maxNewTokens: expected.new_tokens },
+      });
+      expect(error).toBeNull();
+      expect(completions).toHaveLength(expected.cases.length);
+      for (const want of expected.cases) {
+        const got = completions.find((c) => c.promptIndex === expected.cases.indexOf(want));
+        expect(got?.promptTokenCount).toBe(want.prompt_ids.length);
+        expect(got?.tokenIds).toEqual(want.ids);
+        expect(got?.finishReason).toBe(FinishReason.FINISH_REASON_LENGTH);
+        const logprobs = got?.tokenLogprobs ?? [];
+        expect(logprobs).toHaveLength(want.logprobs.length);
+        for (let i = 0; i < logprobs.length; i++) {
+          expect(Math.abs(logprobs[i] - want.logprobs[i])).toBeLessThan(1e-4);
+        }
       }
-    }
-  });
+    },
+  );
 
   test('a token prompt alone gets the tokens it gets in the batch', async () => {
     const [, second] = expected.cases;
