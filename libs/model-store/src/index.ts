@@ -4,3 +4,4 @@ export * from './cache.js';
 export * from './export.js';
 export * from './fetchers.js';
 export * from './layout.js';
+export * from './serving-config.js';

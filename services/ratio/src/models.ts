@@ -2,8 +2,6 @@
 // the limits of each (name, version), loaded on the first request that names it and
 // evicted least-recently-used. Concurrent requests for the same version share one load.
 
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import type { ModelRef } from '@gsil/contracts';
 import {
   type CreatedSession,
@@ -17,6 +15,8 @@ import {
   GrpcModelFetcher,
   ModelCache,
   type ModelFetcher,
+  readServingConfig,
+  type ServingConfig,
 } from '@gsil/model-store';
 import { GsilError, Status, unavailable } from '@gsil/service-kit';
 import { GsilTokenizer } from '@gsil/tokenizer';
@@ -115,11 +115,11 @@ export class ModelRegistry {
 
   private async load(dir: string, name: string, version: string): Promise<LoadedModel> {
     const startMs = performance.now();
-    let config: { vocab_size: number; max_position_embeddings: number };
+    let config: ServingConfig;
     let tokenizer: GsilTokenizer;
     let session: CreatedSession;
     try {
-      config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+      config = readServingConfig(dir);
       tokenizer = GsilTokenizer.fromModelDir(dir);
       session = await createSession(decoderOnnxFile(dir), {
         executionProvider: this.options.provider,
@@ -143,7 +143,7 @@ export class ModelRegistry {
         scoreResponses(session.session, pairs, {
           perToken: true,
           maxBatch: pairs.length,
-          vocab: config.vocab_size,
+          vocab: config.vocabSize,
         }),
       );
       queue = run.catch(() => undefined);
@@ -195,7 +195,7 @@ export class ModelRegistry {
       version,
       tokenizer,
       session,
-      limits: { vocabSize: config.vocab_size, maxSequenceTokens: config.max_position_embeddings },
+      limits: { vocabSize: config.vocabSize, maxSequenceTokens: config.contextLength },
       forward,
       lease,
       unload,

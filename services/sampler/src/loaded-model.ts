@@ -1,15 +1,11 @@
 // One model version ready to generate: its decode workers (each with ONNX Runtime sessions
 // on the model), tokenizer and context.
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { DecodePool, type ExecutionProviderChoice } from '@gsil/inference';
-import type { LlamaConfig } from '@gsil/model';
-import { decoderOnnxFile } from '@gsil/model-store';
+import { decoderOnnxFile, readServingConfig } from '@gsil/model-store';
 import { GsilTokenizer } from '@gsil/tokenizer';
 
 export interface LoadedModel {
   tokenizer: GsilTokenizer;
-  config: LlamaConfig;
   /** Tokens of prompt plus completion the model can attend to. */
   contextLength: number;
   /** The running batches that all requests for this version share. */
@@ -39,7 +35,7 @@ export interface LoadOptions {
 }
 
 export async function loadModelDir(dir: string, options: LoadOptions): Promise<LoadedModel> {
-  const config = JSON.parse(await readFile(join(dir, 'config.json'), 'utf8')) as LlamaConfig;
+  const { vocabSize, contextLength } = readServingConfig(dir);
   const tokenizer = GsilTokenizer.fromModelDir(dir);
   // Our own exports also get the decode-step graph (the generator's fast path); other
   // graphs in the Optimum convention run on their session alone.
@@ -48,7 +44,7 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
     maxBatch: options.maxBatchSize,
     executionProvider: options.provider,
     intraOpThreads: options.threads,
-    vocab: config.vocab_size,
+    vocab: vocabSize,
     warn: options.warn,
     onTokens: options.onTokens,
   });
@@ -61,8 +57,7 @@ export async function loadModelDir(dir: string, options: LoadOptions): Promise<L
   };
   return {
     tokenizer,
-    config,
-    contextLength: config.max_position_embeddings,
+    contextLength,
     batcher: pool,
     executionProvider: pool.executionProvider,
     use() {

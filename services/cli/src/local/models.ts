@@ -6,7 +6,7 @@ import { defaultCacheDir, resolveAsset } from '@gsil/assets';
 import { createSession, DecodePool } from '@gsil/inference';
 import { importLlama2c, loadCheckpoint, saveCheckpoint } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
-import { findDecoderOnnxFile } from '@gsil/model-store';
+import { findDecoderOnnxFile, readServingConfig } from '@gsil/model-store';
 import { GsilTokenizer, llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
 import type * as ort from 'onnxruntime-node';
 
@@ -53,7 +53,7 @@ export async function modelFiles(modelDir?: string): Promise<{
     const { config, weights } = loadCheckpoint(dir);
     onnx = exportOnnx(config, weights);
   }
-  const config = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
+  const { vocabSize, contextLength } = readServingConfig(dir);
   // The trainer records its evaluation budget as generation_config.json's max_new_tokens.
   const generationFile = join(dir, 'generation_config.json');
   const generation = existsSync(generationFile)
@@ -63,8 +63,8 @@ export async function modelFiles(modelDir?: string): Promise<{
     evalMaxNewTokens: generation.max_new_tokens,
     onnx,
     tokenizer: GsilTokenizer.fromModelDir(dir),
-    vocab: Number(config.vocab_size),
-    contextTokens: Number(config.max_position_embeddings),
+    vocab: vocabSize,
+    contextTokens: contextLength,
   };
 }
 
