@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FinishReason } from '@gsil/contracts';
+import { GPT2_BPE_TINY, writeGpt2BpeModel } from '../../../libs/model/src/testing/gpt2-bpe-tiny.ts';
 import {
   OPTIMUM_TINY as expected,
   writeOptimumTinyModel,
@@ -24,6 +25,8 @@ import {
 const MODEL = { name: 'tiny', version: 'optimum' };
 /** The same weights as Optimum's merged decoder (onnx/decoder_model_merged.onnx). */
 const MERGED = { name: 'tiny', version: 'merged' };
+/** GPT-2 with a byte-level BPE tokenizer. */
+const GPT2 = { name: 'gpt2', version: 'bpe' };
 
 let root: string;
 let sampler: RunningSampler;
@@ -33,6 +36,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gsil-sampler-foreign-'));
   await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
   await writeOptimumTinyModel(join(root, MERGED.name, MERGED.version), true);
+  writeGpt2BpeModel(join(root, GPT2.name, GPT2.version));
   sampler = await startTestSampler(root);
   client = connect(sampler.port);
 });
@@ -95,5 +99,45 @@ describe('a decoder exported by torch.onnx in the Optimum convention', () => {
       [...r.completions].sort((a, b) => a.sampleIndex - b.sampleIndex).map((c) => c.tokenIds);
     expect(bySample(second)).toEqual(bySample(first));
     expect(new Set(bySample(first).map((ids) => ids.join(','))).size).toBeGreaterThan(1);
+  });
+});
+
+describe('GPT-2 with a byte-level BPE tokenizer, exported by torch.onnx', () => {
+  test('greedy from text prompts equals transformers: tokens, stops at EOS, text', async () => {
+    const { cases, new_tokens } = GPT2_BPE_TINY;
+    const { completions, error } = await generate(client, {
+      model: GPT2,
+      prompts: cases.map((c) => text(c.text)),
+      sampling: { maxNewTokens: new_tokens },
+    });
+    expect(error).toBeNull();
+    expect(completions).toHaveLength(cases.length);
+    cases.forEach((want, i) => {
+      const got = completions.find((c) => c.promptIndex === i);
+      // [BOS] + ids: the config's bos_token_id (<|endoftext|>), not "<s>".
+      expect(got?.promptTokenCount).toBe(want.prompt_ids.length);
+      expect(got?.tokenIds).toEqual(want.ids);
+      const stopped = want.ids.length < new_tokens;
+      expect(got?.finishReason).toBe(
+        stopped ? FinishReason.FINISH_REASON_STOP : FinishReason.FINISH_REASON_LENGTH,
+      );
+      expect(got?.text).toBe(want.completion_text);
+      (got?.tokenLogprobs ?? []).forEach((lp, t) => {
+        expect(Math.abs(lp - want.logprobs[t])).toBeLessThan(1e-4);
+      });
+    });
+    // The cases cover both ends: rows that stop at EOS and one that runs the whole budget.
+    expect(cases.some((c) => c.ids.length < new_tokens)).toBe(true);
+    expect(cases.some((c) => c.ids.length === new_tokens)).toBe(true);
+  });
+
+  test('a prompt longer than n_positions is INVALID_ARGUMENT naming the context', async () => {
+    const { error } = await generate(client, {
+      model: GPT2,
+      prompts: [tokens(Array.from({ length: 300 }, () => 5))],
+    });
+    expect(error?.details).toBe(
+      'prompts[0]: 300 tokens exceed the context of 256 (at most 255 leave room to generate)',
+    );
   });
 });

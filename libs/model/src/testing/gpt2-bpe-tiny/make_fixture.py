@@ -1,0 +1,183 @@
+"""Builds the GPT-2 + byte-level BPE fixture for the sampler tests; run once, outputs committed.
+
+A different architecture from the Llama family (learned positions, LayerNorm, GELU, tied
+embeddings, no position_ids in GPT-2 itself) with random weights, and a byte-level BPE
+tokenizer.json trained here whose one special token <|endoftext|> is both BOS and EOS. The
+model is exported by torch.onnx with the Optimum / transformers.js names. config.json is
+what save_pretrained writes: the context length is n_positions (no max_position_embeddings).
+expected.json holds transformers' greedy tokens, their temperature-1 log-probabilities and
+the decoded text, for prompts encoded as [BOS] + tokenizer ids.
+
+    python3 make_fixture.py
+
+needs torch, transformers, tokenizers, onnx and onnxruntime.
+"""
+
+import json
+import random
+from pathlib import Path
+
+import numpy as np
+import onnxruntime
+import torch
+from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
+from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+
+HERE = Path(__file__).parent
+PROMPTS = ["Once upon a time", "The cat sat on the mat", "Lily", " leading space and  two", "café 🙂 naïve"]
+NEW_TOKENS = 20
+
+# 1. Tokenizer: byte-level BPE on a small made-up corpus.
+random.seed(0)
+subjects = ["The cat", "A small dog", "Lily", "Tom", "The old man", "My friend", "The bird", "She"]
+verbs = ["sat on", "jumped over", "looked at", "ran to", "found", "liked", "painted", "saw"]
+objects = ["the mat", "a big tree", "the red ball", "his house", "the river", "a shiny stone"]
+endings = [".", "!", " today.", " again.", " in the morning.", ", and smiled.", "?"]
+corpus = [
+    f"{random.choice(subjects)} {random.choice(verbs)} {random.choice(objects)}{random.choice(endings)}"
+    for _ in range(4000)
+]
+corpus += [
+    "Once upon a time, there was a little girl named Lily. She loved to play in the sun.",
+    "It's 3.14 o'clock -- don't   worry,  café naïve résumé 日本語 🙂 tabs\tand\nnewlines.",
+] * 20
+tokenizer = Tokenizer(models.BPE())
+tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+tokenizer.decoder = decoders.ByteLevel()
+tokenizer.post_processor = processors.ByteLevel(trim_offsets=False)
+tokenizer.train_from_iterator(
+    corpus,
+    trainers.BpeTrainer(
+        vocab_size=1000,
+        special_tokens=["<|endoftext|>"],
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    ),
+)
+VOCAB = tokenizer.get_vocab_size()
+EOT = tokenizer.token_to_id("<|endoftext|>")
+tokenizer.save(str(HERE / "tokenizer.json"))
+
+# 2. Model: the seed whose greedy paths keep the widest top-2 logit gap (so float rounding
+#    cannot flip a token between ONNX Runtime and torch).
+config = GPT2Config(
+    vocab_size=VOCAB,
+    n_layer=2,
+    n_head=4,
+    n_embd=32,
+    n_positions=256,
+    bos_token_id=EOT,
+    eos_token_id=EOT,
+    initializer_range=0.2,
+)
+
+
+def greedy(model, text):
+    prompt = [EOT, *tokenizer.encode(text).ids]
+    out = model.generate(
+        torch.tensor([prompt]),
+        attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
+        max_new_tokens=NEW_TOKENS,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
+        eos_token_id=EOT,
+        pad_token_id=EOT,
+    )
+    return prompt, out.sequences[0, len(prompt) :].tolist(), out.scores
+
+
+def margin(scores):
+    return min((s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in scores)
+
+
+best = None
+for seed in range(40):
+    torch.manual_seed(seed)
+    candidate = GPT2LMHeadModel(config).eval()
+    worst = min(margin(greedy(candidate, text)[2]) for text in PROMPTS)
+    if best is None or worst > best[0]:
+        best = (worst, seed)
+    if worst >= 0.03:
+        break
+torch.manual_seed(best[1])
+model = GPT2LMHeadModel(config).eval()
+print(f"seed {best[1]}, smallest top-2 logit gap on the greedy paths {best[0]:.4f}")
+
+
+# 3. Export with past inputs and present outputs (Optimum names).
+class WithPast(torch.nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, input_ids, attention_mask, position_ids, *past):
+        cache = DynamicCache()
+        for i in range(config.n_layer):
+            cache.update(past[2 * i], past[2 * i + 1], i)
+        out = self.inner(
+            input_ids=input_ids,
+            attention_mask=attention_mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+        )
+        present = []
+        for i in range(config.n_layer):
+            layer = out.past_key_values.layers[i]
+            present += [layer.keys, layer.values]
+        return (out.logits, *present)
+
+
+heads, head_dim = config.n_head, config.n_embd // config.n_head
+past_names = [f"past_key_values.{i}.{k}" for i in range(config.n_layer) for k in ("key", "value")]
+present_names = [f"present.{i}.{k}" for i in range(config.n_layer) for k in ("key", "value")]
+example = (
+    torch.randint(1, VOCAB, (2, 3)),
+    torch.ones(2, 7, dtype=torch.int64),
+    torch.arange(4, 7).repeat(2, 1),
+    *[torch.randn(2, heads, 4, head_dim) for _ in past_names],
+)
+dynamic = {
+    "input_ids": {0: "batch_size", 1: "sequence_length"},
+    "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+    "position_ids": {0: "batch_size", 1: "sequence_length"},
+    "logits": {0: "batch_size", 1: "sequence_length"},
+}
+dynamic.update({n: {0: "batch_size", 2: "past_sequence_length"} for n in past_names})
+dynamic.update({n: {0: "batch_size", 2: "total_sequence_length"} for n in present_names})
+torch.onnx.export(
+    WithPast(model).eval(),
+    example,
+    str(HERE / "model.onnx"),
+    input_names=["input_ids", "attention_mask", "position_ids", *past_names],
+    output_names=["logits", *present_names],
+    dynamic_axes=dynamic,
+    opset_version=17,
+    dynamo=False,
+)
+model.eval()  # export restores the wrapper's mode; GPT-2 has dropout
+config.save_pretrained(HERE)
+
+# 4. Expected results, and the export checked against torch.
+cases = []
+for text in PROMPTS:
+    prompt, ids, scores = greedy(model, text)
+    logprobs = [torch.log_softmax(s[0].double(), -1)[t].item() for s, t in zip(scores, ids)]
+    cases.append(
+        {"text": text, "prompt_ids": prompt, "ids": ids, "logprobs": logprobs,
+         "completion_text": tokenizer.decode(ids, skip_special_tokens=True)}
+    )
+(HERE / "expected.json").write_text(json.dumps({"new_tokens": NEW_TOKENS, "cases": cases}, indent=2) + "\n")
+
+session = onnxruntime.InferenceSession(str(HERE / "model.onnx"))
+prompt = cases[1]["prompt_ids"]
+feeds = {
+    "input_ids": np.array([prompt], dtype=np.int64),
+    "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
+    "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
+}
+feeds.update({n: np.zeros((1, heads, 0, head_dim), dtype=np.float32) for n in past_names})
+with torch.no_grad():
+    reference = model(torch.tensor([prompt])).logits.numpy()
+print("onnxruntime vs torch, max |logit difference|:", np.abs(session.run(["logits"], feeds)[0] - reference).max())
