@@ -15,15 +15,18 @@ needs torch, transformers, tokenizers, onnx and onnxruntime.
 
 import json
 import random
+import sys
 from pathlib import Path
 
 import numpy as np
 import onnxruntime
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
-from transformers import DynamicCache, GPT2Config, GPT2LMHeadModel
+from transformers import GPT2Config, GPT2LMHeadModel
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+from optimum_export import export_with_past, past_names  # noqa: E402
 PROMPTS = ["Once upon a time", "The cat sat on the mat", "Lily", " leading space and  two", "café 🙂 naïve"]
 NEW_TOKENS = 20
 
@@ -106,57 +109,8 @@ print(f"seed {best[1]}, smallest top-2 logit gap on the greedy paths {best[0]:.4
 
 
 # 3. Export with past inputs and present outputs (Optimum names).
-class WithPast(torch.nn.Module):
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, input_ids, attention_mask, position_ids, *past):
-        cache = DynamicCache()
-        for i in range(config.n_layer):
-            cache.update(past[2 * i], past[2 * i + 1], i)
-        out = self.inner(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        present = []
-        for i in range(config.n_layer):
-            layer = out.past_key_values.layers[i]
-            present += [layer.keys, layer.values]
-        return (out.logits, *present)
-
-
 heads, head_dim = config.n_head, config.n_embd // config.n_head
-past_names = [f"past_key_values.{i}.{k}" for i in range(config.n_layer) for k in ("key", "value")]
-present_names = [f"present.{i}.{k}" for i in range(config.n_layer) for k in ("key", "value")]
-example = (
-    torch.randint(1, VOCAB, (2, 3)),
-    torch.ones(2, 7, dtype=torch.int64),
-    torch.arange(4, 7).repeat(2, 1),
-    *[torch.randn(2, heads, 4, head_dim) for _ in past_names],
-)
-dynamic = {
-    "input_ids": {0: "batch_size", 1: "sequence_length"},
-    "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-    "position_ids": {0: "batch_size", 1: "sequence_length"},
-    "logits": {0: "batch_size", 1: "sequence_length"},
-}
-dynamic.update({n: {0: "batch_size", 2: "past_sequence_length"} for n in past_names})
-dynamic.update({n: {0: "batch_size", 2: "total_sequence_length"} for n in present_names})
-torch.onnx.export(
-    WithPast(model).eval(),
-    example,
-    str(HERE / "model.onnx"),
-    input_names=["input_ids", "attention_mask", "position_ids", *past_names],
-    output_names=["logits", *present_names],
-    dynamic_axes=dynamic,
-    opset_version=17,
-    dynamo=False,
-)
-model.eval()  # export restores the wrapper's mode; GPT-2 has dropout
+export_with_past(model, config.n_layer, heads, head_dim, VOCAB, HERE / "model.onnx")
 config.save_pretrained(HERE)
 
 # 4. Expected results, and the export checked against torch.
@@ -177,7 +131,7 @@ feeds = {
     "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
     "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
 }
-feeds.update({n: np.zeros((1, heads, 0, head_dim), dtype=np.float32) for n in past_names})
+feeds.update({n: np.zeros((1, heads, 0, head_dim), dtype=np.float32) for n in past_names(config.n_layer)})
 with torch.no_grad():
     reference = model(torch.tensor([prompt])).logits.numpy()
 print("onnxruntime vs torch, max |logit difference|:", np.abs(session.run(["logits"], feeds)[0] - reference).max())

@@ -17,9 +17,11 @@ from pathlib import Path
 
 import sentencepiece
 import torch
-from transformers import DynamicCache, LlamaConfig, LlamaForCausalLM
+from transformers import LlamaConfig, LlamaForCausalLM
 
 HERE = Path(__file__).parent
+sys.path.insert(0, str(HERE.parent))
+from optimum_export import export_with_past, past_names  # noqa: E402
 PROMPTS = ["Once upon a time", "The cat sat", "Lily"]
 NEW_TOKENS = 24
 
@@ -43,62 +45,9 @@ model = LlamaForCausalLM(config).eval()
 LAYERS = config.num_hidden_layers
 
 
-class WithPast(torch.nn.Module):
-    """One forward pass with flat past_key_values inputs and present outputs (Optimum names)."""
-
-    def __init__(self, inner):
-        super().__init__()
-        self.inner = inner
-
-    def forward(self, input_ids, attention_mask, position_ids, *past):
-        cache = DynamicCache()
-        for i in range(LAYERS):
-            cache.update(past[2 * i], past[2 * i + 1], i)
-        out = self.inner(
-            input_ids=input_ids,
-            attention_mask=attention_mask,
-            position_ids=position_ids,
-            past_key_values=cache,
-            use_cache=True,
-        )
-        present = []
-        for i in range(LAYERS):
-            layer = out.past_key_values.layers[i]
-            present += [layer.keys, layer.values]
-        return (out.logits, *present)
-
-
 kv_heads = config.num_key_value_heads
 head_dim = config.hidden_size // config.num_attention_heads
-past_names = [f"past_key_values.{i}.{kind}" for i in range(LAYERS) for kind in ("key", "value")]
-present_names = [f"present.{i}.{kind}" for i in range(LAYERS) for kind in ("key", "value")]
-batch, seq, past_len = 2, 3, 4
-example = (
-    torch.randint(3, 512, (batch, seq)),
-    torch.ones(batch, past_len + seq, dtype=torch.int64),
-    torch.arange(past_len, past_len + seq).repeat(batch, 1),
-    *[torch.randn(batch, kv_heads, past_len, head_dim) for _ in past_names],
-)
-dynamic = {
-    "input_ids": {0: "batch_size", 1: "sequence_length"},
-    "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-    "position_ids": {0: "batch_size", 1: "sequence_length"},
-    "logits": {0: "batch_size", 1: "sequence_length"},
-}
-for name in past_names:
-    dynamic[name] = {0: "batch_size", 2: "past_sequence_length"}
-for name in present_names:
-    dynamic[name] = {0: "batch_size", 2: "total_sequence_length"}
-torch.onnx.export(
-    WithPast(model),
-    example,
-    str(HERE / "model.onnx"),
-    input_names=["input_ids", "attention_mask", "position_ids", *past_names],
-    output_names=["logits", *present_names],
-    dynamic_axes=dynamic,
-    opset_version=17,
-    dynamo=False,
-)
+export_with_past(model, LAYERS, kv_heads, head_dim, config.vocab_size, HERE / "model.onnx")
 config.save_pretrained(HERE)
 
 sp = sentencepiece.SentencePieceProcessor(model_file=sys.argv[1])
@@ -139,7 +88,7 @@ try:
         "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
         "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
     }
-    for name in past_names:
+    for name in past_names(LAYERS):
         feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
     logits = session.run(["logits"], feeds)[0]
     with torch.no_grad():
