@@ -8,6 +8,7 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { EXECUTION_PROVIDERS } from '../../services/ratio/src/config.ts';
+import { QUEUED_SEQUENCES_METRIC } from '../../services/sampler/src/main.ts';
 import { REPO_ROOT, runCli } from '../support/processes.ts';
 
 const K8S_DIR = join(REPO_ROOT, 'deploy/k8s');
@@ -221,5 +222,28 @@ describe('deploy/k8s', () => {
     const container = sampler.spec.template.spec.containers[0];
     expect(container.args.slice(-4)).toEqual(['--provider', 'cuda', '--decode-workers', '1']);
     expect(container.resources.limits['nvidia.com/gpu']).toBe(1);
+  });
+
+  test('the gpu overlay scales samplers on the queue-depth gauge the sampler exports', () => {
+    const manifests = build(join(K8S_DIR, 'overlays/gpu'));
+    const hpa = manifests.find(
+      (m) => m.kind === 'HorizontalPodAutoscaler' && m.metadata.name === 'gsil-sampler',
+    )!;
+    expect(hpa.spec.metrics).toEqual([
+      {
+        type: 'Pods',
+        pods: {
+          metric: { name: QUEUED_SEQUENCES_METRIC },
+          target: { type: 'AverageValue', averageValue: '128' },
+        },
+      },
+    ]);
+    // The gauge is scraped from the port the pods' annotations announce.
+    const sampler = manifests.find(
+      (m) => m.kind === 'Deployment' && m.metadata.name === 'gsil-sampler',
+    )!;
+    const args: string[] = sampler.spec.template.spec.containers[0].args.map(String);
+    const annotations = sampler.spec.template.metadata.annotations ?? {};
+    expect(annotations['prometheus.io/port']).toBe(args[args.indexOf('--metrics-port') + 1]);
   });
 });

@@ -28,6 +28,9 @@ import { type SamplerState, samplerImplementation } from './service.ts';
 
 export type { SamplerOptions } from './config.ts';
 
+/** The load gauge an autoscaler can follow (deploy/k8s/overlays/gpu scales on it). */
+export const QUEUED_SEQUENCES_METRIC = 'gsil_sampler_queued_sequences';
+
 export interface RunningSampler {
   /** The bound gRPC port (the real one when 0 was asked for). */
   port: number;
@@ -129,7 +132,7 @@ export async function startSampler(
   });
   // For autoscaling on load rather than CPU: sequences waiting or decoding, against the limit.
   new Gauge({
-    name: 'gsil_sampler_queued_sequences',
+    name: QUEUED_SEQUENCES_METRIC,
     help: 'Sequences admitted and not yet finished (decoding plus waiting for a batch slot).',
     registers: [running.registry],
     collect() {
