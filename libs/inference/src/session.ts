@@ -7,7 +7,15 @@ import { dirname, join } from 'node:path';
 import { decodeStepGraph } from '@gsil/model/onnx';
 import * as ort from 'onnxruntime-node';
 
-export type ExecutionProviderChoice = 'auto' | 'cuda' | 'webgpu' | 'cpu';
+/** Execution providers a session can be asked for; services take one from their config. */
+export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
+export type ExecutionProviderChoice = (typeof EXECUTION_PROVIDERS)[number];
+
+/** What each choice does, for the services' --provider help. */
+export const EXECUTION_PROVIDER_HELP =
+  'ONNX Runtime execution provider: "auto" tries cuda (when its library is installed), ' +
+  'then webgpu (when a GPU adapter exists), then cpu; an explicit "cuda" or "webgpu" that ' +
+  'fails to load falls back to cpu with a warning';
 
 export interface SessionOptions {
   /**
@@ -103,9 +111,8 @@ export async function createSession(
 
   // 'auto' falls through its list silently (no GPU is the normal case on many machines); an
   // explicit accelerator that fails falls back to the CPU with a warning naming why.
-  const candidates = choice === 'auto' ? autoProviders() : [choice, 'cpu' as const];
-  for (const provider of candidates) {
-    if (provider === 'cpu') break;
+  const accelerators = (choice === 'auto' ? autoProviders() : [choice]).filter((p) => p !== 'cpu');
+  for (const provider of accelerators) {
     try {
       return { session: await create(provider), executionProvider: provider };
     } catch (error) {

@@ -3,13 +3,13 @@
 // (see defineConfig in libs/service-kit); an invalid value fails at start-up with a sentence
 // naming the field, the value received and what is accepted.
 
+import { EXECUTION_PROVIDER_HELP, EXECUTION_PROVIDERS } from '@gsil/inference';
 import { defineConfig } from '@gsil/service-kit';
 import { z } from 'zod';
 
 export const RATIO_ENV_PREFIX = 'GSIL_RATIO_';
 
-/** Execution providers this service knows how to ask ONNX Runtime for. */
-export const EXECUTION_PROVIDERS = ['auto', 'cuda', 'webgpu', 'cpu'] as const;
+export { EXECUTION_PROVIDERS };
 
 export const RatioConfigSchema = z
   .object({
@@ -49,12 +49,7 @@ export const RatioConfigSchema = z
       .describe(
         'where versions copied from modelRoot or pulled from modelStore are kept (sha256-checked) (default: a fresh temporary folder per process, removed at shutdown)',
       ),
-    provider: z
-      .enum(EXECUTION_PROVIDERS)
-      .default('auto')
-      .describe(
-        'ONNX Runtime execution provider: "auto" (cuda when its library is installed, else webgpu when a GPU adapter exists, else cpu), "cuda", "webgpu" or "cpu"; an explicit one that fails to load falls back to cpu with a warning',
-      ),
+    provider: z.enum(EXECUTION_PROVIDERS).default('auto').describe(EXECUTION_PROVIDER_HELP),
     threads: z
       .number()
       .int()

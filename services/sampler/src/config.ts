@@ -1,6 +1,8 @@
 // The sampler's configuration: one validated schema. Values come from, lowest precedence
 // first, the defaults below, GSIL_SAMPLER_* environment variables and the options given to
 // startSampler (the CLI's flags).
+
+import { EXECUTION_PROVIDER_HELP, EXECUTION_PROVIDERS } from '@gsil/inference';
 import { ConfigError, defineConfig } from '@gsil/service-kit';
 import { z } from 'zod';
 
@@ -35,12 +37,7 @@ export const SamplerConfig = z
       .min(1)
       .optional()
       .describe('host:port of a trainer to pull model versions from (default: none)'),
-    provider: z
-      .enum(['auto', 'cuda', 'webgpu', 'cpu'])
-      .default('auto')
-      .describe(
-        'ONNX Runtime execution provider; auto tries cuda (when its library is installed), then webgpu (when a GPU adapter exists), then cpu; an explicit one that fails to load falls back to cpu with a warning',
-      ),
+    provider: z.enum(EXECUTION_PROVIDERS).default('auto').describe(EXECUTION_PROVIDER_HELP),
     threads: count(0)
       .default(1)
       .describe(
