@@ -153,22 +153,24 @@ export async function startSampler(
     },
   });
 
-  // 3. Self-check, then SERVING.
-  try {
+  // 3. Self-check and preloads, then SERVING. A failure stops what started and says which.
+  const startStep = async (step: string, work: () => Promise<void>) => {
+    try {
+      await work();
+    } catch (err) {
+      await running.shutdown(0);
+      await models.close();
+      if (temporaryCache) rmSync(temporaryCache, { recursive: true, force: true });
+      throw new Error(`sampler ${step} failed: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  await startStep('self-check', async () => {
     await extras.onListening?.(running.port);
     state.executionProvider = await selfCheck(config.provider, config.threads, warn);
-  } catch (err) {
-    await running.shutdown(0);
-    throw new Error(`sampler self-check failed: ${(err as Error).message}`, { cause: err });
-  }
-  try {
+  });
+  await startStep('preload', async () => {
     for (const label of config.preload) await warmUp(models, label, logger);
-  } catch (err) {
-    await running.shutdown(0);
-    await models.close();
-    if (temporaryCache) rmSync(temporaryCache, { recursive: true, force: true });
-    throw new Error(`sampler preload failed: ${(err as Error).message}`, { cause: err });
-  }
+  });
   running.setServing();
   logger.info({ executionProvider: state.executionProvider, config }, 'sampler ready');
 
