@@ -2,7 +2,7 @@ import { afterEach, describe, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { onnxProto } from '@gsil/model/onnx';
+import { oneNodeGraph } from '@gsil/model/onnx';
 import * as ort from 'onnxruntime-node';
 import {
   autoProviders,
@@ -12,29 +12,7 @@ import {
 } from './session.ts';
 
 /** y = x * x over a float vector of length 3. */
-function squaringGraph(): Uint8Array {
-  const vector = (name: string) => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: onnxProto.TensorProto.DataType.FLOAT,
-        shape: { dim: [{ dimValue: 3 }] },
-      },
-    },
-  });
-  return onnxProto.ModelProto.encode(
-    onnxProto.ModelProto.create({
-      irVersion: 8,
-      opsetImport: [{ domain: '', version: 17 }],
-      graph: {
-        name: 'square',
-        node: [{ opType: 'Mul', input: ['x', 'x'], output: ['y'], name: 'mul' }],
-        input: [vector('x')],
-        output: [vector('y')],
-      },
-    }),
-  ).finish();
-}
+const squaringGraph = () => oneNodeGraph('Mul', 3);
 
 async function square(session: ort.InferenceSession): Promise<number[]> {
   const x = new ort.Tensor('float32', Float32Array.from([1.5, -2, 3]), [3]);

@@ -1,35 +1,9 @@
 // The start-up self-check: the configured execution provider must run a graph before the
 // replica reports SERVING. Models are pulled on first use, so the check uses a one-node
-// graph built here instead of a model file.
+// graph (y = x + x) instead of a model file.
 import { createSession, type ExecutionProviderChoice } from '@gsil/inference';
-import { onnxProto } from '@gsil/model/onnx';
-import type { onnx } from 'onnx-proto';
+import { oneNodeGraph } from '@gsil/model/onnx';
 import * as ort from 'onnxruntime-node';
-
-/** y = x + x over a float vector of length 4. */
-function doublingGraph(): Uint8Array {
-  const vector = (name: string): onnx.IValueInfoProto => ({
-    name,
-    type: {
-      tensorType: {
-        elemType: onnxProto.TensorProto.DataType.FLOAT,
-        shape: { dim: [{ dimValue: 4 }] },
-      },
-    },
-  });
-  const model = onnxProto.ModelProto.create({
-    irVersion: 8,
-    producerName: 'gsil-sampler-self-check',
-    opsetImport: [{ domain: '', version: 17 }],
-    graph: {
-      name: 'self_check',
-      node: [{ opType: 'Add', input: ['x', 'x'], output: ['y'], name: 'add' }],
-      input: [vector('x')],
-      output: [vector('y')],
-    },
-  });
-  return onnxProto.ModelProto.encode(model).finish();
-}
 
 /** Runs the graph on the provider; returns the provider ONNX Runtime actually used. */
 export async function selfCheck(
@@ -37,7 +11,7 @@ export async function selfCheck(
   threads: number,
   warn: (message: string) => void,
 ): Promise<'cuda' | 'webgpu' | 'cpu'> {
-  const { session, executionProvider } = await createSession(doublingGraph(), {
+  const { session, executionProvider } = await createSession(oneNodeGraph('Add', 4), {
     executionProvider: provider,
     intraOpThreads: threads,
     warn,
