@@ -6,14 +6,13 @@ import { afterAll, beforeAll, expect, test } from 'bun:test';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials } from '@grpc/grpc-js';
-import { type LogProbsResponse, RatioServiceClient } from '@gsil/contracts';
-import { createLogger } from '@gsil/service-kit';
+import type { LogProbsResponse, RatioServiceClient } from '@gsil/contracts';
 import {
   OPTIMUM_TINY,
   writeOptimumTinyModel,
 } from '../../../libs/model/src/testing/optimum-tiny.ts';
-import { type RunningRatio, startRatio } from './main.ts';
+import type { RunningRatio } from './main.ts';
+import { startTestRatio } from './test-model-root.ts';
 
 const MODEL = { name: 'tiny', version: 'optimum' };
 /** The same weights as Optimum's merged decoder (onnx/decoder_model_merged.onnx). */
@@ -27,16 +26,7 @@ beforeAll(async () => {
   root = mkdtempSync(join(tmpdir(), 'gsil-ratio-foreign-'));
   await writeOptimumTinyModel(join(root, MODEL.name, MODEL.version));
   await writeOptimumTinyModel(join(root, MERGED.name, MERGED.version), true);
-  ratio = await startRatio({
-    port: 0,
-    host: '127.0.0.1',
-    modelRoot: root,
-    provider: 'cpu',
-    threads: 1,
-    handleSignals: false,
-    logger: createLogger('ratio', 'silent'),
-  });
-  client = new RatioServiceClient(`127.0.0.1:${ratio.port}`, credentials.createInsecure());
+  ({ ratio, client } = await startTestRatio(root, 1));
 });
 
 afterAll(async () => {

@@ -21,6 +21,7 @@ import {
   createTestModelRoot,
   MODEL_NAME,
   perturbWeights,
+  startTestRatio,
   type TestModelRoot,
 } from './test-model-root.ts';
 
@@ -97,16 +98,7 @@ async function expectError(promise: Promise<unknown>, code: number, message: str
 beforeAll(async () => {
   modelRoot = createTestModelRoot();
   modelRoot.writeVersion('perturbed', perturbWeights(modelRoot.weights, 0.02));
-  ratio = await startRatio({
-    port: 0,
-    host: '127.0.0.1',
-    modelRoot: modelRoot.root,
-    provider: 'cpu',
-    threads: 2,
-    handleSignals: false,
-    logger: createLogger('ratio', 'silent'),
-  });
-  client = new RatioServiceClient(`127.0.0.1:${ratio.port}`, credentials.createInsecure());
+  ({ ratio, client } = await startTestRatio(modelRoot.root, 2));
 });
 
 afterAll(async () => {

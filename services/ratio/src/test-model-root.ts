@@ -5,10 +5,14 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { credentials } from '@grpc/grpc-js';
 import { assetFile } from '@gsil/assets';
+import { RatioServiceClient } from '@gsil/contracts';
 import { importLlama2c, type LlamaConfig, saveCheckpoint, type Weights } from '@gsil/model';
 import { exportOnnx } from '@gsil/model/onnx';
+import { createLogger } from '@gsil/service-kit';
 import { llama2cVocabToTokenizerJson } from '@gsil/tokenizer';
+import { type RunningRatio, startRatio } from './main.ts';
 
 export const STORIES_BIN = await assetFile('stories260k', 'stories260K.bin');
 export const TOK512_MODEL = await assetFile('stories260k', 'tok512.model');
@@ -56,4 +60,22 @@ export function perturbWeights(weights: Weights, scale: number): Weights {
     perturbed.set(name, { shape: [...tensor.shape], data });
   }
   return perturbed;
+}
+
+/** A quiet ratio service on a free loopback port over `modelRoot`, and a client of it. */
+export async function startTestRatio(
+  modelRoot: string,
+  threads: number,
+): Promise<{ ratio: RunningRatio; client: RatioServiceClient }> {
+  const ratio = await startRatio({
+    port: 0,
+    host: '127.0.0.1',
+    modelRoot,
+    provider: 'cpu',
+    threads,
+    handleSignals: false,
+    logger: createLogger('ratio', 'silent'),
+  });
+  const client = new RatioServiceClient(`127.0.0.1:${ratio.port}`, credentials.createInsecure());
+  return { ratio, client };
 }
