@@ -67,3 +67,23 @@ def export_with_past(model, layers, kv_heads, head_dim, vocab, path):
         dynamo=False,
     )
     model.eval()  # export restores the wrapper's training mode; dropout must stay off
+
+
+def greedy_reference(model, prompt, new_tokens, eos):
+    """transformers' greedy continuation of `prompt` (ids): the new ids, the temperature-1
+    log-probability of each, and the smallest gap between the best and second-best logit on
+    the path (a fixture is only useful when greedy is not decided by float rounding)."""
+    out = model.generate(
+        torch.tensor([prompt]),
+        attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
+        max_new_tokens=new_tokens,
+        do_sample=False,
+        output_scores=True,
+        return_dict_in_generate=True,
+        eos_token_id=eos,
+        pad_token_id=eos,
+    )
+    ids = out.sequences[0, len(prompt) :].tolist()
+    logprobs = [torch.log_softmax(s[0].double(), -1)[t].item() for s, t in zip(out.scores, ids)]
+    margin = min((s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores)
+    return ids, logprobs, margin

@@ -21,7 +21,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
-from optimum_export import export_with_past, past_names  # noqa: E402
+from optimum_export import export_with_past, greedy_reference, past_names  # noqa: E402
 PROMPTS = ["Once upon a time", "The cat sat", "Lily"]
 NEW_TOKENS = 24
 
@@ -54,23 +54,7 @@ sp = sentencepiece.SentencePieceProcessor(model_file=sys.argv[1])
 cases = []
 for text in PROMPTS:
     prompt = [config.bos_token_id, *sp.encode(text)]
-    out = model.generate(
-        torch.tensor([prompt]),
-        attention_mask=torch.ones(1, len(prompt), dtype=torch.int64),
-        max_new_tokens=NEW_TOKENS,
-        do_sample=False,
-        output_scores=True,
-        return_dict_in_generate=True,
-        eos_token_id=config.eos_token_id,
-        pad_token_id=config.eos_token_id,
-    )
-    ids = out.sequences[0, len(prompt) :].tolist()
-    logprobs = [
-        torch.log_softmax(score[0].double(), -1)[tok].item() for score, tok in zip(out.scores, ids)
-    ]
-    # Distance between the best and second-best logit along the path: the fixture is only
-    # useful when greedy is not decided by float rounding.
-    margin = min((s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores)
+    ids, logprobs, margin = greedy_reference(model, prompt, NEW_TOKENS, config.eos_token_id)
     cases.append({"text": text, "prompt_ids": prompt, "ids": ids, "logprobs": logprobs})
     print(text, prompt, ids, f"smallest top-2 logit gap {margin:.4f}")
 (HERE / "expected.json").write_text(
