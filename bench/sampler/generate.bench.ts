@@ -228,7 +228,10 @@ for (const batch of BATCHES) {
 }
 if (typeof hf !== 'string') hf.close();
 console.log(
-  `ONNX Runtime (${executionProvider}, ${optimumOnly ? 'Optimum graph only' : 'decode-step graph'}, ${CORES} decode workers) vs transformers (${CORES} torch threads), ${NEW_TOKENS} new tokens, generated tokens/s (${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
+  `ONNX Runtime (${executionProvider}, ${optimumOnly ? 'Optimum graph only' : 'decode-step graph'}` +
+    `, ${CORES} decode workers) vs transformers (${CORES} torch threads), ` +
+    `${NEW_TOKENS} new tokens, generated tokens/s ` +
+    `(${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
 );
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
 console.log('batch  mode        cache      ort tok/s   transformers tok/s   ort/transformers');

@@ -17,7 +17,8 @@ describe('servingConfig', () => {
 
   test('a config without a usable context length or vocabulary names the file and field', () => {
     expect(() => servingConfig({ vocab_size: 512 }, 'm/config.json')).toThrow(
-      'm/config.json: no context length (looked for max_position_embeddings, n_positions, n_ctx, max_seq_len, seq_length)',
+      'm/config.json: no context length (looked for max_position_embeddings, n_positions, ' +
+        'n_ctx, max_seq_len, seq_length)',
     );
     expect(() => servingConfig({ vocab_size: 512, n_positions: 0 }, 'm/config.json')).toThrow(
       'm/config.json: n_positions must be a positive integer, got 0',

@@ -89,7 +89,8 @@ describe('GsilTokenizer.fromModelDir', () => {
   test('an id outside the vocabulary names the file and field', () => {
     withModelDir({ bos_token_id: 1, eos_token_id: 512 }, (dir) => {
       expect(() => GsilTokenizer.fromModelDir(dir)).toThrow(
-        `${join(dir, 'config.json')}: eos_token_id 512 is not one of the 512 token ids of ${join(dir, 'tokenizer.json')}`,
+        `${join(dir, 'config.json')}: eos_token_id 512 is not one of the 512 token ids of ` +
+          join(dir, 'tokenizer.json'),
       );
     });
     withModelDir({ bos_token_id: '<s>' }, (dir) => {

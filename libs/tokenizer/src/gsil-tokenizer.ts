@@ -76,7 +76,8 @@ export class GsilTokenizer {
       if (value === undefined) return id(fallback);
       if (!(Number.isInteger(value) && value >= 0 && value < ids)) {
         throw new Error(
-          `${special.from ?? source}: ${field} ${value} is not one of the ${ids} token ids of ${source}`,
+          `${special.from ?? source}: ${field} ${value} is not one of the ${ids} token ids ` +
+            `of ${source}`,
         );
       }
       return value;

@@ -79,7 +79,9 @@ export const SamplerConfig = z
       )
       .default([])
       .describe(
-        'model versions (name/version, comma-separated) to pull, load and generate a token with before health reports SERVING, so readiness means warm; a version that fails stops start-up',
+        'model versions (name/version, comma-separated) to pull, load and generate a token ' +
+          'with before health reports SERVING, so readiness means warm; a version that fails ' +
+          'stops start-up',
       ),
   })
   .strict();
