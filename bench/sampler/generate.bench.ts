@@ -227,9 +227,9 @@ for (const batch of BATCHES) {
   }
 }
 if (typeof hf !== 'string') hf.close();
+const graph = optimumOnly ? 'Optimum graph only' : 'decode-step graph';
 console.log(
-  `ONNX Runtime (${executionProvider}, ${optimumOnly ? 'Optimum graph only' : 'decode-step graph'}` +
-    `, ${CORES} decode workers) vs transformers (${CORES} torch threads), ` +
+  `ONNX Runtime (${executionProvider}, ${graph}, ${CORES} decode workers) vs transformers (${CORES} torch threads), ` +
     `${NEW_TOKENS} new tokens, generated tokens/s ` +
     `(${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
 );
