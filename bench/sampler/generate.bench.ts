@@ -229,8 +229,8 @@ for (const batch of BATCHES) {
 if (typeof hf !== 'string') hf.close();
 const graph = optimumOnly ? 'Optimum graph only' : 'decode-step graph';
 console.log(
-  `ONNX Runtime (${executionProvider}, ${graph}, ${CORES} decode workers) vs transformers (${CORES} torch threads), ` +
-    `${NEW_TOKENS} new tokens, generated tokens/s ` +
+  `ONNX Runtime (${executionProvider}, ${graph}, ${CORES} decode workers) ` +
+    `vs transformers (${CORES} torch threads), ${NEW_TOKENS} new tokens, generated tokens/s ` +
     `(${CPU_CLOCK ? 'kv rows per CPU second' : 'wall clock'})`,
 );
 if (typeof hf === 'string') console.log(`transformers: skipped (${hf})`);
