@@ -87,3 +87,22 @@ def greedy_reference(model, prompt, new_tokens, eos):
     logprobs = [torch.log_softmax(s[0].double(), -1)[t].item() for s, t in zip(out.scores, ids)]
     margin = min((s[0].topk(2).values[0] - s[0].topk(2).values[1]).item() for s in out.scores)
     return ids, logprobs, margin
+
+
+def max_logit_difference(path, model, prompt, layers, kv_heads, head_dim):
+    """Largest |logit| difference between the export at `path`, run by ONNX Runtime without a
+    past, and `model` itself, over `prompt`."""
+    import numpy as np
+    import onnxruntime
+
+    session = onnxruntime.InferenceSession(str(path))
+    feeds = {
+        "input_ids": np.array([prompt], dtype=np.int64),
+        "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
+        "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
+    }
+    for name in past_names(layers):
+        feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
+    with torch.no_grad():
+        reference = model(torch.tensor([prompt])).logits.numpy()
+    return float(np.abs(session.run(["logits"], feeds)[0] - reference).max())

@@ -18,15 +18,13 @@ import random
 import sys
 from pathlib import Path
 
-import numpy as np
-import onnxruntime
 import torch
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import GPT2Config, GPT2LMHeadModel
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
-from optimum_export import export_with_past, greedy_reference, past_names  # noqa: E402
+from optimum_export import export_with_past, greedy_reference, max_logit_difference  # noqa: E402
 PROMPTS = ["Once upon a time", "The cat sat on the mat", "Lily", " leading space and  two", "café 🙂 naïve"]
 NEW_TOKENS = 20
 
@@ -109,14 +107,7 @@ for text in PROMPTS:
     )
 (HERE / "expected.json").write_text(json.dumps({"new_tokens": NEW_TOKENS, "cases": cases}, indent=2) + "\n")
 
-session = onnxruntime.InferenceSession(str(HERE / "model.onnx"))
-prompt = cases[1]["prompt_ids"]
-feeds = {
-    "input_ids": np.array([prompt], dtype=np.int64),
-    "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
-    "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
-}
-feeds.update({n: np.zeros((1, heads, 0, head_dim), dtype=np.float32) for n in past_names(config.n_layer)})
-with torch.no_grad():
-    reference = model(torch.tensor([prompt])).logits.numpy()
-print("onnxruntime vs torch, max |logit difference|:", np.abs(session.run(["logits"], feeds)[0] - reference).max())
+difference = max_logit_difference(
+    HERE / "model.onnx", model, cases[1]["prompt_ids"], config.n_layer, heads, head_dim
+)
+print("onnxruntime vs torch, max |logit difference|:", difference)

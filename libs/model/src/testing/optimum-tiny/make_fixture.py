@@ -8,7 +8,7 @@ first) and the temperature-1 log-probability of each generated token.
 
     python3 make_fixture.py path/to/tok512.model
 
-needs torch, transformers, sentencepiece and onnx (onnxruntime to check the export).
+needs torch, transformers, sentencepiece, onnx and onnxruntime.
 """
 
 import json
@@ -21,7 +21,7 @@ from transformers import LlamaConfig, LlamaForCausalLM
 
 HERE = Path(__file__).parent
 sys.path.insert(0, str(HERE.parent))
-from optimum_export import export_with_past, greedy_reference, past_names  # noqa: E402
+from optimum_export import export_with_past, greedy_reference, max_logit_difference  # noqa: E402
 PROMPTS = ["Once upon a time", "The cat sat", "Lily"]
 NEW_TOKENS = 24
 
@@ -61,22 +61,7 @@ for text in PROMPTS:
     json.dumps({"new_tokens": NEW_TOKENS, "cases": cases}, indent=2) + "\n"
 )
 
-try:
-    import numpy as np
-    import onnxruntime
-
-    session = onnxruntime.InferenceSession(str(HERE / "model.onnx"))
-    prompt = cases[0]["prompt_ids"]
-    feeds = {
-        "input_ids": np.array([prompt], dtype=np.int64),
-        "attention_mask": np.ones((1, len(prompt)), dtype=np.int64),
-        "position_ids": np.arange(len(prompt), dtype=np.int64)[None],
-    }
-    for name in past_names(LAYERS):
-        feeds[name] = np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32)
-    logits = session.run(["logits"], feeds)[0]
-    with torch.no_grad():
-        reference = model(torch.tensor([prompt])).logits.numpy()
-    print("onnxruntime vs torch, max |logit difference|:", np.abs(logits - reference).max())
-except ImportError:
-    pass
+difference = max_logit_difference(
+    HERE / "model.onnx", model, cases[0]["prompt_ids"], LAYERS, kv_heads, head_dim
+)
+print("onnxruntime vs torch, max |logit difference|:", difference)
